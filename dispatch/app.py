@@ -1,0 +1,87 @@
+"""create_app(): routers, error handlers, the console hub, and the web pages from web/."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from redis.exceptions import RedisError
+from sqlalchemy import text
+
+from dispatch.auth import views as auth_views
+from dispatch.catalog import views as catalog_views
+from dispatch.console import views as console_views
+from dispatch.console.hub import ConsoleHub
+from dispatch.db import new_session
+from dispatch.errors import DispatchError
+from dispatch.events import views as event_views
+from dispatch.grids import views as grid_views
+from dispatch.queues import redis_connection
+from dispatch.tickets import views as ticket_views
+
+log = logging.getLogger(__name__)
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    hub = ConsoleHub()
+    await hub.start()
+    app.state.console_hub = hub
+    yield
+    await hub.stop()
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(title="Grid Dispatch 网格调度", version="0.1.0", lifespan=lifespan)
+
+    @app.exception_handler(DispatchError)
+    async def _domain_error(_: Request, exc: DispatchError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse(status_code=exc.status, content=exc.to_dict(), headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = jsonable_encoder(exc.errors(), exclude={"input", "url", "ctx"})
+        fields = [".".join(str(p) for p in e["loc"] if p not in ("body", "query", "path")) for e in errors]
+        summary = "; ".join(f"{f}: {e['msg']}" for f, e in zip(fields, errors, strict=True))
+        return JSONResponse(
+            status_code=422,
+            content={
+                "detail": f"输入有误 — {summary}",
+                "field": fields[0] if fields else None,
+                "errors": errors,
+            },
+        )
+
+    @app.get("/api/health", tags=["health"])
+    def health() -> dict[str, Any]:
+        """Liveness plus whether the database and Redis answer (Redis down is degraded, not dead)."""
+        status: dict[str, Any] = {"status": "ok", "database": "ok", "redis": "ok"}
+        try:
+            with new_session() as session:
+                session.execute(text("SELECT 1"))
+        except Exception as exc:  # report, never crash the health check
+            status.update(status="error", database=str(exc)[:200])
+        try:
+            redis_connection().ping()
+        except RedisError as exc:
+            status.update(redis=f"unreachable: {exc}"[:200])
+            if status["status"] == "ok":
+                status["status"] = "degraded"
+        return status
+
+    for module in (auth_views, event_views, ticket_views, grid_views, catalog_views, console_views):
+        app.include_router(module.router)
+    if WEB_DIR.is_dir():
+        app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
+    return app

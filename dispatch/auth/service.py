@@ -1,0 +1,50 @@
+"""Passwords, tokens and the lookups behind login."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import jwt
+from pwdlib import PasswordHash
+from sqlmodel import Session, select
+
+from dispatch import clock
+from dispatch.auth.models import User
+from dispatch.config import get_settings
+from dispatch.errors import NotAuthenticated
+
+_hasher = PasswordHash.recommended()
+_ALGORITHM = "HS256"
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def authenticate(session: Session, *, username: str, password: str) -> User:
+    """The active user with these credentials, or NotAuthenticated (same message for every failure)."""
+    user = session.exec(select(User).where(User.username == username)).first()
+    if user is None or not user.active or not _hasher.verify(password, user.password_hash):
+        raise NotAuthenticated("用户名或密码错误")
+    return user
+
+
+def issue_token(user: User) -> str:
+    """A signed access token for the user, valid for the configured lifetime."""
+    settings = get_settings()
+    issued = clock.now()
+    claims = {"sub": str(user.id), "iat": issued, "exp": issued + timedelta(seconds=settings.token_ttl_s)}
+    return jwt.encode(claims, settings.secret_key, algorithm=_ALGORITHM)
+
+
+def user_from_token(session: Session, token: str) -> User:
+    """The active user a valid token names, or NotAuthenticated."""
+    try:
+        claims = jwt.decode(token, get_settings().secret_key, algorithms=[_ALGORITHM])
+        user_id = int(claims["sub"])
+    except (jwt.PyJWTError, KeyError, ValueError) as exc:
+        raise NotAuthenticated("登录已失效，请重新登录") from exc
+    user = session.get(User, user_id)
+    if user is None or not user.active:
+        raise NotAuthenticated("登录已失效，请重新登录")
+    return user

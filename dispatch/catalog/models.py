@@ -1,0 +1,58 @@
+"""Departments, event categories with time limits, and routing rules."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from sqlmodel import Field, SQLModel
+
+from dispatch.db import enum_type
+
+
+class LimitUnit(StrEnum):
+    WORKING_HOURS = "working_hours"
+    WORKING_DAYS = "working_days"
+    HOURS = "hours"  # natural hours, for emergencies
+
+
+class Urgency(StrEnum):
+    NORMAL = "normal"  # 一般
+    URGENT = "urgent"  # 紧急
+
+
+class Department(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=32, unique=True, index=True)
+    name: str = Field(max_length=64)
+    kind: str = Field(default="department", max_length=16)  # department | street
+
+
+class CategoryBase(SQLModel):
+    code: str = Field(primary_key=True, max_length=8)  # 2-digit 大类 or 5-digit 小类
+    name: str = Field(max_length=64)
+    parent_code: str | None = Field(default=None, max_length=8, index=True)
+    limit_normal: int = 0
+    limit_normal_unit: LimitUnit = Field(default=LimitUnit.WORKING_DAYS, sa_type=enum_type(LimitUnit))
+    limit_urgent: int = 0
+    limit_urgent_unit: LimitUnit = Field(default=LimitUnit.WORKING_HOURS, sa_type=enum_type(LimitUnit))
+    active: bool = True
+
+
+class Category(CategoryBase, table=True):
+    pass
+
+
+class CategoryRead(CategoryBase):
+    pass
+
+
+class RoutingRule(SQLModel, table=True):
+    """(category or 大类, area) → department; the most specific area wins, then the most specific category."""
+
+    __tablename__ = "routing_rule"
+
+    id: int | None = Field(default=None, primary_key=True)
+    category_code: str = Field(max_length=8, index=True)
+    area_code: str = Field(max_length=32, index=True)
+    department_id: int = Field(foreign_key="department.id")
+    note: str = Field(default="", max_length=255)

@@ -1,0 +1,63 @@
+"""The one settings object. Nothing else in the code base reads os.environ."""
+
+from __future__ import annotations
+
+from datetime import time
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime configuration, read from GRID_* environment variables (DATABASE_URL and REDIS_URL too)."""
+
+    model_config = SettingsConfigDict(env_prefix="GRID_", extra="ignore")
+
+    data_dir: Path = Path("data")
+    database_url: str = Field(default="", validation_alias="DATABASE_URL")
+    redis_url: str = Field(default="", validation_alias="REDIS_URL")
+    embedded_redis_port: int = 6389
+
+    secret_key: str = "change-me-in-production-grid-dispatch"
+    token_ttl_s: int = 12 * 3600
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+
+    district_code: str = "140213"
+    timezone: str = "Asia/Shanghai"
+    # Office hours (working time counts only inside them), local time.
+    office_hours: list[tuple[time, time]] = [(time(8, 30), time(12, 0)), (time(13, 30), time(17, 30))]
+
+    photo_max_bytes: int = 5 * 1024 * 1024
+    photos_max_count: int = 6
+    text_max_chars: int = 2000
+    district_margin_deg: float = 0.02
+
+    route_batch_size: int = 500
+    sweep_interval_s: int = 10
+    sweep_min_age_s: int = 5
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured database, or the embedded SQLite file under the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'grid-dispatch.sqlite3').resolve()}"
+
+    @property
+    def effective_redis_url(self) -> str:
+        """The configured Redis, or the embedded one that `grid-dispatch up` starts."""
+        return self.redis_url or f"redis://127.0.0.1:{self.embedded_redis_port}/0"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Settings of this process (cached; tests clear the cache after changing the environment)."""
+    return Settings()

@@ -1,0 +1,136 @@
+"""Fan-out of ticket changes to the websocket consoles of this API process.
+
+The hub keeps a cursor (the highest log sequence it has delivered). Redis pub/sub wakes it when a
+worker or another API process commits a change; a short poll covers lost wake-ups and Redis outages.
+A client joining with `since` first gets the rows between `since` and the cursor, then the live stream,
+under one lock, so nothing is missed or sent twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis as AsyncRedis
+from redis.exceptions import RedisError
+
+from dispatch.auth.models import User
+from dispatch.config import get_settings
+from dispatch.console.publisher import CHANNEL
+from dispatch.console.service import Change, changes_after
+from dispatch.db import new_session
+from dispatch.tickets.service import last_seq
+
+log = logging.getLogger(__name__)
+
+POLL_INTERVAL_S = 2.0
+BATCH = 500
+MAX_BACKLOG = 20_000
+MAX_QUEUE = 50_000
+
+
+@dataclass(eq=False)
+class Client:
+    user: User
+    queue: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+
+
+def _read_changes(after_seq: int, upto_seq: int | None) -> list[Change]:
+    with new_session() as session:
+        return changes_after(session, after_seq=after_seq, upto_seq=upto_seq, limit=BATCH)
+
+
+def _read_last_seq() -> int:
+    with new_session() as session:
+        return last_seq(session)
+
+
+class ConsoleHub:
+    def __init__(self) -> None:
+        self.cursor = 0
+        self.clients: set[Client] = set()
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self.cursor = await asyncio.to_thread(_read_last_seq)
+        self._tasks = [asyncio.create_task(self._pump_loop()), asyncio.create_task(self._listen())]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def join(self, user: User, since: int) -> Client:
+        """Register a client and queue everything it missed since `since` (a reset if that is too much)."""
+        client = Client(user)
+        async with self._lock:
+            if self.cursor - since > MAX_BACKLOG:
+                client.queue.put_nowait({"type": "reset", "seq": self.cursor})
+            else:
+                after = since
+                while after < self.cursor:
+                    changes = await asyncio.to_thread(_read_changes, after, self.cursor)
+                    if not changes:
+                        break
+                    self._offer(client, changes)
+                    after = changes[-1].seq
+            self.clients.add(client)
+        return client
+
+    def leave(self, client: Client) -> None:
+        self.clients.discard(client)
+
+    async def _pump_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=POLL_INTERVAL_S)
+            self._wake.clear()
+            try:
+                await self._pump()
+            except Exception:
+                log.exception("console pump failed; retrying")
+                await asyncio.sleep(POLL_INTERVAL_S)
+
+    async def _pump(self) -> None:
+        while True:
+            async with self._lock:
+                changes = await asyncio.to_thread(_read_changes, self.cursor, None)
+                if not changes:
+                    return
+                for client in list(self.clients):
+                    self._offer(client, changes)
+                self.cursor = changes[-1].seq
+            if len(changes) < BATCH:
+                return
+
+    def _offer(self, client: Client, changes: list[Change]) -> None:
+        for change in changes:
+            if change.visible_to(client.user):
+                client.queue.put_nowait(change.message_for(client.user))
+        if client.queue.qsize() > MAX_QUEUE:
+            log.warning("console client of %s too slow; dropping it", client.user.username)
+            self.clients.discard(client)
+            client.queue.put_nowait({"type": "reset", "seq": self.cursor})
+
+    async def _listen(self) -> None:
+        while True:
+            redis = AsyncRedis.from_url(get_settings().effective_redis_url, socket_connect_timeout=1.0)
+            try:
+                async with redis.pubsub() as pubsub:
+                    await pubsub.subscribe(CHANNEL)
+                    self._wake.set()  # catch up on anything published while not subscribed
+                    async for message in pubsub.listen():
+                        if message.get("type") == "message":
+                            self._wake.set()
+            except (RedisError, OSError):
+                log.info("console pub/sub unavailable; polling the database until Redis is back")
+            finally:
+                await redis.aclose()
+            await asyncio.sleep(POLL_INTERVAL_S)

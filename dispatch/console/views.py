@@ -1,0 +1,58 @@
+"""The live console websocket."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
+
+from dispatch.auth.models import User
+from dispatch.auth.service import user_from_token
+from dispatch.console.hub import ConsoleHub
+from dispatch.db import new_session
+from dispatch.errors import NotAuthenticated
+
+router = APIRouter(tags=["console"])
+
+CLOSE_UNAUTHORIZED = 4401
+
+
+def _user(token: str) -> User:
+    with new_session() as session:
+        return user_from_token(session, token)
+
+
+@router.websocket("/api/console/ws")
+async def console_ws(websocket: WebSocket, token: str = Query(""), since: int = Query(0, ge=0)) -> None:
+    """Stream ticket changes as JSON: first those after `since`, then live. Close 4401 on a bad token."""
+    await websocket.accept()
+    try:
+        user = await asyncio.to_thread(_user, token)
+    except NotAuthenticated:
+        await websocket.close(code=CLOSE_UNAUTHORIZED, reason="unauthorized")
+        return
+    hub: ConsoleHub = websocket.app.state.console_hub
+    client = await hub.join(user, since)
+    receiver = asyncio.create_task(_drain_incoming(websocket))
+    try:
+        while not receiver.done():
+            getter = asyncio.create_task(client.queue.get())
+            done, _ = await asyncio.wait({getter, receiver}, return_when=asyncio.FIRST_COMPLETED)
+            if getter not in done:
+                getter.cancel()
+                break
+            await websocket.send_json(getter.result())
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        hub.leave(client)
+        receiver.cancel()
+
+
+async def _drain_incoming(websocket: WebSocket) -> None:
+    """Consume (and ignore) what the client sends, so a disconnect is noticed promptly."""
+    try:
+        while True:
+            await websocket.receive_text()
+    except (WebSocketDisconnect, RuntimeError):
+        return

@@ -1,0 +1,60 @@
+"""What intake accepts: every field bounded and checked before anything is written."""
+
+from __future__ import annotations
+
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from dispatch.catalog.models import Urgency
+from dispatch.events.models import RequestType
+
+Lon = Annotated[float, Field(ge=-180, le=180, description="WGS-84 longitude, degrees")]
+Lat = Annotated[float, Field(ge=-90, le=90, description="WGS-84 latitude, degrees")]
+CategoryCode = Annotated[str, StringConstraints(pattern=r"^\d{2}(\d{3})?$")]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)]
+CallId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{3,63}$")]
+ClientRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")]
+
+
+class PatrolIntake(BaseModel):
+    """A grid officer's patrol report (multipart form fields; photos travel beside them)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lon: Lon
+    lat: Lat
+    category_code: CategoryCode
+    description: Text
+    urgency: Urgency = Urgency.NORMAL
+    address: ShortText = ""
+    client_ref: ClientRef | None = Field(
+        default=None, description="the phone's idempotency key: a resent report returns the first ticket"
+    )
+
+
+class HotlineIntake(BaseModel):
+    """A 12345 call as the operator enters it or the call-centre system posts it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    call_id: CallId = Field(description="the call-centre's id; re-posting it returns the existing ticket")
+    caller_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    caller_phone: Phone
+    address: ShortText = ""
+    lon: Lon | None = None
+    lat: Lat | None = None
+    request_type: RequestType
+    category_code: CategoryCode
+    content: Text
+    urgency: Urgency = Urgency.NORMAL
+
+    @model_validator(mode="after")
+    def _position_pairs(self) -> Self:
+        if (self.lon is None) != (self.lat is None):
+            raise ValueError("lon and lat must be given together")
+        if self.lon is None and not self.address:
+            raise ValueError("give an address or a position (lon, lat)")
+        return self

@@ -1,0 +1,66 @@
+"""Intake endpoints: a patrol report (multipart with photos) and a 12345 call (JSON)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Response, UploadFile, status
+
+from dispatch.auth.deps import GridOfficer, HotlineStaff
+from dispatch.config import get_settings
+from dispatch.db import SessionDep
+from dispatch.errors import InvalidInput
+from dispatch.events import service
+from dispatch.events.photos import Photo, check_photo
+from dispatch.events.schemas import HotlineIntake, PatrolIntake
+from dispatch.tickets.models import IntakeReceipt, Ticket
+
+router = APIRouter(prefix="/api/intake", tags=["intake"])
+
+
+def _receipt(response: Response, ticket: Ticket, created: bool) -> IntakeReceipt:
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return IntakeReceipt(
+        ticket_id=ticket.id or 0,
+        number=ticket.number or "",
+        state=ticket.state,
+        duplicate_of_call=not created,
+    )
+
+
+async def _read_photos(uploads: list[UploadFile]) -> list[Photo]:
+    settings = get_settings()
+    if len(uploads) > settings.photos_max_count:
+        raise InvalidInput(f"照片最多 {settings.photos_max_count} 张", field="photos")
+    photos = []
+    for index, upload in enumerate(uploads):
+        data = await upload.read(settings.photo_max_bytes + 1)
+        photos.append(
+            check_photo(upload.filename or "photo", data, max_bytes=settings.photo_max_bytes, index=index)
+        )
+    return photos
+
+
+@router.post("/patrol", response_model=IntakeReceipt, status_code=status.HTTP_201_CREATED)
+async def report_patrol(
+    response: Response,
+    officer: GridOfficer,
+    session: SessionDep,
+    report: Annotated[PatrolIntake, Form()],
+    photos: Annotated[list[UploadFile], File()] = [],  # noqa: B006 - FastAPI copies defaults
+) -> IntakeReceipt:
+    """A grid officer's report; durable before the answer, routed by a worker after commit."""
+    checked = await _read_photos(photos)
+    ticket, created = service.accept_patrol(session, report=report, photos=checked, by=officer)
+    session.commit()
+    return _receipt(response, ticket, created)
+
+
+@router.post("/hotline", response_model=IntakeReceipt, status_code=status.HTTP_201_CREATED)
+def receive_hotline(
+    response: Response, staff: HotlineStaff, session: SessionDep, call: HotlineIntake
+) -> IntakeReceipt:
+    """A 12345 call; re-posting the same call id answers 200 with the existing ticket."""
+    ticket, created = service.accept_hotline(session, call=call, by=staff)
+    session.commit()
+    return _receipt(response, ticket, created)

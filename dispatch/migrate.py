@@ -1,0 +1,27 @@
+"""Running Alembic migrations from code (the CLI's `migrate`, `up` and the tests use this)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("file_template", "%%(year)d_%%(month).2d_%%(day).2d_%%(rev)s_%%(slug)s")
+    return config
+
+
+def upgrade_to_head() -> None:
+    """Bring the configured database to the newest schema (safe to run on every start)."""
+    command.upgrade(alembic_config(), "head")
+
+
+def make_revision(message: str) -> None:
+    """Autogenerate a new migration from the models (developers only)."""
+    command.revision(alembic_config(), message=message, autogenerate=True)

@@ -1,0 +1,61 @@
+"""The only place that enqueues RQ jobs. Jobs are buffered until the transaction commits and take ids only."""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, Retry
+from sqlmodel import Session
+
+from dispatch.config import get_settings
+from dispatch.db import after_commit
+
+log = logging.getLogger(__name__)
+
+ROUTING_QUEUE = "routing"
+MAINTENANCE_QUEUE = "maintenance"
+ALL_QUEUES = (ROUTING_QUEUE, MAINTENANCE_QUEUE)
+
+
+@lru_cache
+def _redis_for(url: str) -> Redis:
+    return Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=5.0, health_check_interval=30)
+
+
+def redis_connection() -> Redis:
+    """This process's Redis client (short connect timeout: intake must not hang when Redis is down)."""
+    return _redis_for(get_settings().effective_redis_url)
+
+
+def get_queue(name: str) -> Queue:
+    return Queue(name, connection=redis_connection())
+
+
+def enqueue(queue_name: str, func: str, *args: Any, **kwargs: Any) -> bool:
+    """Enqueue now; False (logged, not raised) when Redis is unreachable — the sweep re-enqueues later."""
+    try:
+        get_queue(queue_name).enqueue_call(
+            func,
+            args=args,
+            kwargs=kwargs,
+            result_ttl=60,
+            failure_ttl=7 * 86400,
+            retry=Retry(max=3, interval=[1, 5, 15]),
+        )
+    except RedisError:
+        log.warning("Redis unreachable; %s(%s) left for the periodic sweep", func, args)
+        return False
+    return True
+
+
+def enqueue_after_commit(session: Session, queue_name: str, func: str, *args: Any, **kwargs: Any) -> None:
+    """Enqueue once the session commits; nothing is sent if it rolls back."""
+
+    def send() -> None:
+        enqueue(queue_name, func, *args, **kwargs)
+
+    after_commit(session, send)

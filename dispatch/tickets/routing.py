@@ -1,0 +1,112 @@
+"""Routing a batch of accepted tickets: locate the grid, match the rule, set the deadline, dispatch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from dispatch import clock
+from dispatch.catalog.models import Urgency
+from dispatch.catalog.rules import RuleBook
+from dispatch.grids.locator import GridLocator, GridPlace, current_locator
+from dispatch.tickets.models import Action, Ticket, TicketState
+from dispatch.tickets.service import record
+from dispatch.worktime import deadline_for
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Where a ticket goes: a department and grid, or the manual queue with a reason."""
+
+    department_id: int | None
+    grid: GridPlace | None
+    rule_id: int | None
+    reason: str | None
+
+
+def decide(ticket: Ticket, places: Sequence[GridPlace], rules: RuleBook) -> Decision:
+    """The routing decision for one ticket given the grids covering its position."""
+    if ticket.lon is None or ticket.lat is None:
+        return Decision(None, None, None, "无坐标，需人工定位")
+    if not places:
+        return Decision(None, None, None, "位置不在任何网格内")
+    matches = [(place, rules.match(ticket.category_code, place.chain)) for place in places]
+    departments = {m.rule.department_id for _, m in matches if m.rule is not None}
+    first_place, first = matches[0]
+    if first.conflict:
+        ids = ", ".join(str(r.id) for r in first.conflict)
+        return Decision(None, first_place, None, f"派遣规则冲突（规则 {ids} 同样具体但部门不同）")
+    if len(places) > 1 and (len(departments) > 1 or any(m.rule is None for _, m in matches)):
+        return Decision(None, first_place, None, "位于多个网格交界处，责任部门不一致")
+    if first.rule is None:
+        return Decision(None, first_place, None, "无匹配的派遣规则")
+    return Decision(first.rule.department_id, first_place, first.rule.id, None)
+
+
+def route_batch(session: Session, ticket_ids: Sequence[int]) -> dict[str, int]:
+    """Route the given tickets that are still waiting; tickets already routed are left alone (idempotent).
+
+    Flushes only; the caller commits. Returns counts of dispatched, manual and skipped tickets.
+    """
+    tickets = session.exec(
+        select(Ticket)
+        .where(col(Ticket.id).in_(ticket_ids), Ticket.state == TicketState.NEW)
+        .order_by(col(Ticket.id))
+    ).all()
+    counts = {"dispatched": 0, "manual": 0, "skipped": len(set(ticket_ids)) - len(tickets)}
+    if not tickets:
+        return counts
+    locator = current_locator(session)
+    rules = RuleBook.load(session)
+    places = _locate(locator, tickets)
+    now = clock.now()
+    for ticket, ticket_places in zip(tickets, places, strict=True):
+        decision = decide(ticket, ticket_places, rules)
+        ticket.grid_code = decision.grid.grid_code if decision.grid else None
+        ticket.duty_grid_code = ticket.grid_code
+        ticket.grid_version_id = locator.version_id if locator else None
+        ticket.routed_at = now
+        data = {"rule_id": decision.rule_id, "grid_code": ticket.grid_code}
+        if decision.department_id is None:
+            ticket.manual_reason = decision.reason
+            record(
+                session,
+                ticket=ticket,
+                action=Action.ROUTE_MANUAL,
+                actor=None,
+                note=decision.reason or "",
+                data=data,
+            )
+            counts["manual"] += 1
+            continue
+        ticket.department_id = decision.department_id
+        ticket.deadline_at = _deadline(ticket, rules)
+        record(session, ticket=ticket, action=Action.ROUTE, actor=None, data=data)
+        counts["dispatched"] += 1
+    return counts
+
+
+def _locate(locator: GridLocator | None, tickets: Sequence[Ticket]) -> list[list[GridPlace]]:
+    located = [t for t in tickets if t.lon is not None and t.lat is not None]
+    if locator is None or not located:
+        return [[] for _ in tickets]
+    hits = iter(
+        locator.locate_many([(t.lon, t.lat) for t in located if t.lon is not None and t.lat is not None])
+    )
+    return [next(hits) if t.lon is not None and t.lat is not None else [] for t in tickets]
+
+
+def _deadline(ticket: Ticket, rules: RuleBook) -> datetime | None:
+    """Deadline from the category's limit for the ticket's urgency (falling back to the 大类's)."""
+    for code in rules.category_chain(ticket.category_code):
+        category = rules.categories.get(code)
+        if category is None:
+            continue
+        if ticket.urgency is Urgency.URGENT and category.limit_urgent:
+            return deadline_for(ticket.created_at, category.limit_urgent, category.limit_urgent_unit)
+        if category.limit_normal:
+            return deadline_for(ticket.created_at, category.limit_normal, category.limit_normal_unit)
+    return None

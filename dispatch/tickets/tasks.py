@@ -1,0 +1,57 @@
+"""RQ jobs for tickets. Jobs take ids, are safe to run twice, and commit once."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy.orm.exc import StaleDataError
+from sqlmodel import col, select
+
+from dispatch import clock
+from dispatch.config import get_settings
+from dispatch.db import new_session
+from dispatch.queues import ROUTING_QUEUE, enqueue
+from dispatch.tickets.models import Ticket, TicketState
+from dispatch.tickets.routing import route_batch
+
+log = logging.getLogger(__name__)
+
+ROUTE_JOB = "dispatch.tickets.tasks.route_tickets"
+
+
+def route_tickets(ticket_ids: list[int]) -> dict[str, int]:
+    """Route these tickets if they still wait; a concurrent router winning a ticket just means a retry."""
+    for attempt in range(1, 4):
+        with new_session() as session:
+            try:
+                counts = route_batch(session, ticket_ids)
+                session.commit()
+                return counts
+            except StaleDataError:
+                session.rollback()
+                log.info("routing batch raced another router (attempt %d); retrying", attempt)
+    raise RuntimeError("routing batch kept conflicting; RQ will retry it")
+
+
+def sweep_unrouted() -> int:
+    """Re-enqueue every accepted ticket still waiting for routing (lost jobs, Redis restarts, outages).
+
+    Returns the number of tickets enqueued. Safe to run any number of times: routing is idempotent.
+    """
+    settings = get_settings()
+    cutoff = clock.now() - timedelta(seconds=settings.sweep_min_age_s)
+    with new_session() as session:
+        ids = list(
+            session.exec(
+                select(Ticket.id)
+                .where(Ticket.state == TicketState.NEW, col(Ticket.created_at) <= cutoff)
+                .order_by(col(Ticket.id))
+            ).all()
+        )
+    batch = settings.route_batch_size
+    for start in range(0, len(ids), batch):
+        enqueue(ROUTING_QUEUE, ROUTE_JOB, [i for i in ids[start : start + batch] if i is not None])
+    if ids:
+        log.info("sweep re-enqueued %d unrouted tickets", len(ids))
+    return len(ids)
