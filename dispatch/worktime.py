@@ -68,7 +68,7 @@ def add_working_minutes(start_at: datetime, minutes: int) -> datetime:
 def deadline_for(start_at: datetime, amount: int, unit: LimitUnit) -> datetime:
     """Deadline of a time limit of `amount` `unit`s that starts at `start_at`."""
     if unit is LimitUnit.HOURS:
-        return start_at + timedelta(hours=amount)
+        return (start_at + timedelta(hours=amount)).astimezone(UTC)
     if unit is LimitUnit.WORKING_HOURS:
         return add_working_minutes(start_at, amount * 60)
     return add_working_minutes(start_at, amount * minutes_per_working_day())

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Self
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from dispatch.catalog.models import Urgency
 from dispatch.events.models import RequestType
@@ -34,6 +42,14 @@ class PatrolIntake(BaseModel):
         default=None, description="the phone's idempotency key: a resent report returns the first ticket"
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _photos_travel_beside(cls, data: Any) -> Any:
+        """The multipart body also carries the `photos` files; they are checked separately."""
+        if isinstance(data, dict) and "photos" in data:
+            return {k: v for k, v in data.items() if k != "photos"}
+        return data
+
 
 class HotlineIntake(BaseModel):
     """A 12345 call as the operator enters it or the call-centre system posts it."""
@@ -43,18 +59,25 @@ class HotlineIntake(BaseModel):
     call_id: CallId = Field(description="the call-centre's id; re-posting it returns the existing ticket")
     caller_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
     caller_phone: Phone
-    address: ShortText = ""
     lon: Lon | None = None
-    lat: Lat | None = None
+    lat: Lat | None = Field(default=None, validate_default=True)
+    address: ShortText = Field(default="", validate_default=True)
     request_type: RequestType
     category_code: CategoryCode
     content: Text
     urgency: Urgency = Urgency.NORMAL
 
-    @model_validator(mode="after")
-    def _position_pairs(self) -> Self:
-        if (self.lon is None) != (self.lat is None):
-            raise ValueError("lon and lat must be given together")
-        if self.lon is None and not self.address:
+    @field_validator("lat")
+    @classmethod
+    def _lat_with_lon(cls, lat: float | None, info: ValidationInfo) -> float | None:
+        if "lon" in info.data and (info.data["lon"] is None) != (lat is None):
+            missing = "lat" if lat is None else "lon"
+            raise ValueError(f"{missing} is missing: lon and lat must be given together")
+        return lat
+
+    @field_validator("address")
+    @classmethod
+    def _address_or_position(cls, address: str, info: ValidationInfo) -> str:
+        if not address and info.data.get("lat") is None and info.data.get("lon") is None:
             raise ValueError("give an address or a position (lon, lat)")
-        return self
+        return address
