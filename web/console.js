@@ -671,6 +671,12 @@ function applyMessage(raw) {
   } catch {
     return;
   }
+  if (msg?.type === 'reset') {
+    // The server could not replay everything we missed (too far behind): reload the list.
+    clearTickets();
+    loadTickets().catch(() => scheduleReconnect(connect));
+    return;
+  }
   if (!msg || msg.type !== 'change') return;
   const seq = Number(msg.seq);
   if (!Number.isFinite(seq) || seq <= state.lastSeq) return; // already applied
