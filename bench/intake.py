@@ -48,9 +48,20 @@ def main() -> None:
         started = time.perf_counter()
         for i in range(n):
             lon, lat = points[i % len(points)]
-            client.post("/api/intake/hotline", headers=headers, json={
-                "call_id": f"BENCH-{i:06d}", "caller_name": "测试", "caller_phone": "13800000000", "lon": lon,
-                "lat": lat, "request_type": "complaint", "category_code": "06010", "content": "基准测试"})
+            client.post(
+                "/api/intake/hotline",
+                headers=headers,
+                json={
+                    "call_id": f"BENCH-{i:06d}",
+                    "caller_name": "测试",
+                    "caller_phone": "13800000000",
+                    "lon": lon,
+                    "lat": lat,
+                    "request_type": "complaint",
+                    "category_code": "06010",
+                    "content": "基准测试",
+                },
+            )
         elapsed = time.perf_counter() - started
         print(f"intake over HTTP (sequential, 1 commit/request): {n / elapsed:7.0f} events/s")
 

@@ -18,8 +18,14 @@ from dispatch.grids.models import Area, AreaLevel
 
 def _areas_from_demo() -> list[Area]:
     return [
-        Area(version_id=1, code=s.code, name=s.name, level=AreaLevel(s.level), parent_code=s.parent_code,
-             geometry=json.dumps(mapping(s.polygon)))
+        Area(
+            version_id=1,
+            code=s.code,
+            name=s.name,
+            level=AreaLevel(s.level),
+            parent_code=s.parent_code,
+            geometry=json.dumps(mapping(s.polygon)),
+        )
         for s in generate_district()
     ]
 
@@ -27,14 +33,24 @@ def _areas_from_demo() -> list[Area]:
 def _lattice(n_side: int) -> list[Area]:
     step = 0.5 / n_side
     return [
-        Area(version_id=1, code=f"G{i:04d}{j:04d}", name="", level=AreaLevel.GRID, parent_code=None,
-             geometry=json.dumps(mapping(box(113 + i * step, 40 + j * step, 113 + (i + 1) * step, 40 + (j + 1) * step))))
+        Area(
+            version_id=1,
+            code=f"G{i:04d}{j:04d}",
+            name="",
+            level=AreaLevel.GRID,
+            parent_code=None,
+            geometry=json.dumps(
+                mapping(box(113 + i * step, 40 + j * step, 113 + (i + 1) * step, 40 + (j + 1) * step))
+            ),
+        )
         for i in range(n_side)
         for j in range(n_side)
     ]
 
 
-def measure(label: str, areas: list[Area], bounds: tuple[float, float, float, float], n: int = 20_000) -> None:
+def measure(
+    label: str, areas: list[Area], bounds: tuple[float, float, float, float], n: int = 20_000
+) -> None:
     started = time.perf_counter()
     locator = GridLocator(1, areas)
     build_s = time.perf_counter() - started
@@ -48,8 +64,10 @@ def measure(label: str, areas: list[Area], bounds: tuple[float, float, float, fl
     hits = locator.locate_many(points)
     batch_us = (time.perf_counter() - started) / n * 1e6
     found = sum(1 for h in hits if h) / n
-    print(f"{label:<28} grids={len(locator):>7}  build={build_s:6.2f} s  "
-          f"one-at-a-time={single_us:6.1f} µs/pt  batch={batch_us:5.2f} µs/pt  hit-rate={found:.0%}")
+    print(
+        f"{label:<28} grids={len(locator):>7}  build={build_s:6.2f} s  "
+        f"one-at-a-time={single_us:6.1f} µs/pt  batch={batch_us:5.2f} µs/pt  hit-rate={found:.0%}"
+    )
 
 
 def main() -> None:

@@ -43,7 +43,10 @@ class Processes:
     def start(self, name: str, *args: str) -> None:
         log = (self.logs / f"{name}.log").open("ab")
         self.running[name] = subprocess.Popen(
-            [sys.executable, "-m", "dispatch.cli", *args], stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ)
+            [sys.executable, "-m", "dispatch.cli", *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=dict(os.environ),
         )
 
     def stop(self, name: str, sig: signal.Signals = signal.SIGTERM) -> None:
@@ -116,14 +119,27 @@ def test_intake_to_console_across_processes_and_api_restart(processes: Processes
         patrol = httpx.post(
             f"{base}/api/intake/patrol",
             headers={"Authorization": f"Bearer {token(base, 'wgy0001')}"},
-            data={"lon": str(lon), "lat": str(lat), "category_code": "06010", "description": "人行道暴露垃圾"},
+            data={
+                "lon": str(lon),
+                "lat": str(lat),
+                "category_code": "06010",
+                "description": "人行道暴露垃圾",
+            },
         )
         call = httpx.post(
             f"{base}/api/intake/hotline",
             headers={"Authorization": f"Bearer {token(base, 'hotline')}"},
-            json={"call_id": "E2E-CALL-1", "caller_name": "周女士", "caller_phone": "13600001111",
-                  "address": "永泰街道", "lon": lon, "lat": lat, "request_type": "complaint",
-                  "category_code": "09009", "content": "小区门口车辆乱停"},
+            json={
+                "call_id": "E2E-CALL-1",
+                "caller_name": "周女士",
+                "caller_phone": "13600001111",
+                "address": "永泰街道",
+                "lon": lon,
+                "lat": lat,
+                "request_type": "complaint",
+                "category_code": "09009",
+                "content": "小区门口车辆乱停",
+            },
         )
         assert (patrol.status_code, call.status_code) == (201, 201)
         ids = {patrol.json()["ticket_id"], call.json()["ticket_id"]}
@@ -139,9 +155,17 @@ def test_intake_to_console_across_processes_and_api_restart(processes: Processes
         third = httpx.post(
             f"{base}/api/intake/hotline",
             headers={"Authorization": f"Bearer {token(base, 'hotline')}"},
-            json={"call_id": "E2E-CALL-2", "caller_name": "吴先生", "caller_phone": "13600002222",
-                  "address": "永泰街道", "lon": lon, "lat": lat, "request_type": "report",
-                  "category_code": "06010", "content": "垃圾未清运"},
+            json={
+                "call_id": "E2E-CALL-2",
+                "caller_name": "吴先生",
+                "caller_phone": "13600002222",
+                "address": "永泰街道",
+                "lon": lon,
+                "lat": lat,
+                "request_type": "report",
+                "category_code": "06010",
+                "content": "垃圾未清运",
+            },
         ).json()["ticket_id"]
         intake = receive(ws)
         assert (intake["ticket"]["id"], intake["to_state"]) == (third, "new")
@@ -165,6 +189,10 @@ def test_intake_to_console_across_processes_and_api_restart(processes: Processes
     with connect(f"{ws_url}?token={token(base, 'dispatcher')}&since={last_seq}") as ws:
         missed = receive(ws)
         assert missed["seq"] > last_seq
-        assert (missed["ticket"]["id"], missed["action"], missed["to_state"]) == (third, "route", "dispatched")
+        assert (missed["ticket"]["id"], missed["action"], missed["to_state"]) == (
+            third,
+            "route",
+            "dispatched",
+        )
         with pytest.raises(TimeoutError):
             ws.recv(timeout=3)  # nothing else happened: no replay of what the client already had
