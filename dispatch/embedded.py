@@ -29,6 +29,7 @@ def redis_server_binary() -> str:
 
 def start_redis(*, port: int, data_dir: Path, timeout_s: float = 10.0) -> subprocess.Popen[bytes]:
     """Start a private Redis on 127.0.0.1:`port` and wait until it answers PING."""
+    data_dir = data_dir.resolve()  # redis-server changes into --dir before it opens the log file
     data_dir.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
         [
