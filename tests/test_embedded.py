@@ -11,7 +11,9 @@ from dispatch.embedded import start_redis
 from tests.test_e2e import free_port
 
 
-def test_embedded_redis_starts_with_a_relative_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_embedded_redis_starts_with_a_relative_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     port = free_port()
     process = start_redis(port=port, data_dir=Path("data") / "redis")
