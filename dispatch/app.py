@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from redis.exceptions import RedisError
 from sqlalchemy import text
+from sqlalchemy.orm.exc import StaleDataError
 
 from dispatch.auth import views as auth_views
 from dispatch.catalog import views as catalog_views
@@ -25,6 +26,7 @@ from dispatch.errors import DispatchError
 from dispatch.events import views as event_views
 from dispatch.grids import views as grid_views
 from dispatch.queues import redis_connection
+from dispatch.tickets import action_views
 from dispatch.tickets import views as ticket_views
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,10 @@ def create_app() -> FastAPI:
     async def _domain_error(_: Request, exc: DispatchError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return JSONResponse(status_code=exc.status, content=exc.to_dict(), headers=headers)
+
+    @app.exception_handler(StaleDataError)
+    async def _lost_race(_: Request, exc: StaleDataError) -> JSONResponse:
+        return JSONResponse(status_code=409, content={"detail": "工单已被他人更新，请刷新后重试"})
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -80,7 +86,15 @@ def create_app() -> FastAPI:
                 status["status"] = "degraded"
         return status
 
-    for module in (auth_views, event_views, ticket_views, grid_views, catalog_views, console_views):
+    for module in (
+        auth_views,
+        event_views,
+        ticket_views,
+        action_views,
+        grid_views,
+        catalog_views,
+        console_views,
+    ):
         app.include_router(module.router)
     if WEB_DIR.is_dir():
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")

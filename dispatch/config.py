@@ -36,6 +36,16 @@ class Settings(BaseSettings):
     text_max_chars: int = 2000
     district_margin_deg: float = 0.02
 
+    # Supervision (督办): sign-for limit, yellow warning share, escalation delay, extension bound.
+    sign_limit_working_hours: int = 2
+    warn_share: float = Field(default=0.8, gt=0, lt=1)
+    escalate_after_working_hours: int = 4
+    extension_max_working_days: int = 30
+    supervise_interval_s: int = 60
+    # Duplicates (重复件): same category, this close, this recent.
+    duplicate_radius_m: float = 200.0
+    duplicate_window_h: int = 72
+
     route_batch_size: int = 500
     sweep_interval_s: int = 10
     sweep_min_age_s: int = 5

@@ -7,19 +7,31 @@ from dispatch.catalog.models import Category, Department, RoutingRule
 from dispatch.events.models import Attachment, Event
 from dispatch.grids.models import Area, GridVersion
 from dispatch.tickets.models import Ticket, TicketLog
+from dispatch.tickets.side_models import (
+    AssistTask,
+    DuplicateSuggestion,
+    ExtensionRequest,
+    Notice,
+    TicketReporter,
+)
 
 metadata = SQLModel.metadata
 
 __all__ = [
     "Area",
+    "AssistTask",
     "Attachment",
     "Category",
     "Department",
+    "DuplicateSuggestion",
     "Event",
+    "ExtensionRequest",
     "GridVersion",
+    "Notice",
     "RoutingRule",
     "Ticket",
     "TicketLog",
+    "TicketReporter",
     "User",
     "metadata",
 ]

@@ -72,3 +72,21 @@ def deadline_for(start_at: datetime, amount: int, unit: LimitUnit) -> datetime:
     if unit is LimitUnit.WORKING_HOURS:
         return add_working_minutes(start_at, amount * 60)
     return add_working_minutes(start_at, amount * minutes_per_working_day())
+
+
+def working_minutes_between(start_at: datetime, end_at: datetime) -> int:
+    """Working minutes from `start_at` to `end_at` (0 if end is not after start)."""
+    if end_at <= start_at:
+        return 0
+    tz = ZoneInfo(get_settings().timezone)
+    start, end = start_at.astimezone(tz), end_at.astimezone(tz)
+    total = timedelta()
+    day = start.date()
+    while day <= end.date():
+        if is_workday(day):
+            for period_start, period_end in _periods(day, tz):
+                begin, finish = max(start, period_start), min(end, period_end)
+                if finish > begin:
+                    total += finish - begin
+        day += timedelta(days=1)
+    return int(total.total_seconds() // 60)

@@ -1,4 +1,4 @@
-"""Periodic jobs (RQ CronScheduler): the sweep that re-enqueues accepted but unrouted tickets."""
+"""Periodic jobs (RQ CronScheduler): the unrouted-ticket sweep and supervision (督办) of deadlines."""
 
 from __future__ import annotations
 

@@ -41,6 +41,10 @@ class PatrolIntake(BaseModel):
     client_ref: ClientRef | None = Field(
         default=None, description="the phone's idempotency key: a resent report returns the first ticket"
     )
+    self_resolved: bool = Field(
+        default=False,
+        description="自行处置: the officer fixed it on the spot; needs a photo, closes the case",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -23,6 +23,7 @@ from dispatch.grids.service import district_extent
 from dispatch.queues import ROUTING_QUEUE, enqueue_after_commit
 from dispatch.tickets.models import Action, Ticket
 from dispatch.tickets.service import record
+from dispatch.tickets.side_models import TicketReporter
 from dispatch.tickets.tasks import ROUTE_JOB
 
 NUMBER_PREFIX = {Source.PATROL: "WG", Source.HOTLINE: "RX"}
@@ -90,6 +91,16 @@ def _accept(
             )
             session.add(event)
             session.flush()
+            session.add(
+                TicketReporter(
+                    ticket_id=ticket.id or 0,
+                    event_id=event.id,
+                    user_id=by.id if source is Source.PATROL else None,
+                    caller_name=fields.get("caller_name"),
+                    caller_phone=fields.get("caller_phone"),
+                    reported_at=received_at,
+                )
+            )
             for photo in photos:
                 session.add(_attachment(photo, ticket_id=ticket.id or 0, event_id=event.id, at=received_at))
             session.flush()

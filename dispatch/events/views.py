@@ -14,6 +14,7 @@ from dispatch.events import service
 from dispatch.events.photos import Photo, check_photo
 from dispatch.events.schemas import HotlineIntake, PatrolIntake
 from dispatch.tickets.models import IntakeReceipt, Ticket
+from dispatch.tickets.workflow import self_resolve
 
 router = APIRouter(prefix="/api/intake", tags=["intake"])
 
@@ -28,7 +29,8 @@ def _receipt(response: Response, ticket: Ticket, created: bool) -> IntakeReceipt
     )
 
 
-async def _read_photos(uploads: list[UploadFile]) -> list[Photo]:
+async def read_photos(uploads: list[UploadFile]) -> list[Photo]:
+    """Read and check uploaded photos (count, size, real image) before anything is written."""
     settings = get_settings()
     if len(uploads) > settings.photos_max_count:
         raise InvalidInput(f"照片最多 {settings.photos_max_count} 张", field="photos")
@@ -50,8 +52,10 @@ async def report_patrol(
     photos: Annotated[list[UploadFile], File()] = [],  # noqa: B006 - FastAPI copies defaults
 ) -> IntakeReceipt:
     """A grid officer's report; durable before the answer, routed by a worker after commit."""
-    checked = await _read_photos(photos)
+    checked = await read_photos(photos)
     ticket, created = service.accept_patrol(session, report=report, photos=checked, by=officer)
+    if created and report.self_resolved:
+        self_resolve(session, ticket=ticket, by=officer, text=report.description)
     session.commit()
     return _receipt(response, ticket, created)
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel
+from pydantic import Field as PydanticField
 from sqlalchemy import JSON, Column, Integer
 from sqlmodel import Field, SQLModel
 
@@ -18,19 +19,95 @@ from dispatch.events.models import RequestType, Source
 class TicketState(StrEnum):
     NEW = "new"  # 已受理, waiting for routing
     MANUAL = "manual"  # 待人工派遣: routing could not place it
-    DISPATCHED = "dispatched"  # 已派遣
+    DISPATCHED = "dispatched"  # 已派遣, waiting for 签收
+    SIGNED = "signed"  # 已签收, 处置中
+    RETURNED = "returned"  # 已回退, waiting for the centre
+    SUSPENDED = "suspended"  # 挂账: parked, clock stopped
+    FEEDBACK = "feedback"  # 已反馈, waiting for 核查
+    CLOSED = "closed"  # 已结案
+    REJECTED = "rejected"  # 不予受理 / 作废
+    MERGED = "merged"  # 重复件, merged into another ticket
+
+
+OPEN_STATES = frozenset(
+    {
+        TicketState.DISPATCHED,
+        TicketState.SIGNED,
+        TicketState.RETURNED,
+        TicketState.SUSPENDED,
+        TicketState.FEEDBACK,
+    }
+)
+# States in which the department's clock runs (supervision warns about these).
+CLOCK_STATES = frozenset({TicketState.DISPATCHED, TicketState.SIGNED})
+FINAL_STATES = frozenset({TicketState.REJECTED, TicketState.MERGED})
 
 
 class Action(StrEnum):
     INTAKE = "intake"  # 受理
     ROUTE = "route"  # 自动派遣
     ROUTE_MANUAL = "route_manual"  # 转人工派遣
+    DISPATCH = "dispatch"  # 人工派遣
+    REDISPATCH = "redispatch"  # 改派
+    OVERRULE = "overrule"  # 驳回回退（原部门继续办理）
+    REJECT = "reject"  # 不予受理 / 作废
+    SIGN = "sign"  # 签收
+    RETURN = "return"  # 回退
+    REQUEST_EXTENSION = "request_extension"  # 申请延期
+    APPROVE_EXTENSION = "approve_extension"  # 批准延期
+    REFUSE_EXTENSION = "refuse_extension"  # 驳回延期
+    SUSPEND = "suspend"  # 挂账
+    RESUME = "resume"  # 恢复办理
+    FEEDBACK = "feedback"  # 反馈
+    VERIFY_PASS = "verify_pass"  # 核查通过，结案
+    VERIFY_FAIL = "verify_fail"  # 核查不通过，返工
+    CALLBACK = "callback"  # 回访
+    REOPEN = "reopen"  # 重办
+    URGE = "urge"  # 督办 / 催办
+    ACK_URGE = "ack_urge"  # 确认督办
+    ESCALATE = "escalate"  # 上报
+    SELF_RESOLVE = "self_resolve"  # 自行处置
+    ADD_ASSIST = "add_assist"  # 增加协办
+    ASSIST_SIGN = "assist_sign"  # 协办签收
+    ASSIST_FEEDBACK = "assist_feedback"  # 协办反馈
+    MERGE = "merge"  # 合并重复件（被合并）
+    ABSORB = "absorb"  # 合并重复件（主件）
+    WARN_SIGN = "warn_sign"  # 签收超时预警
+    WARN_YELLOW = "warn_yellow"  # 黄牌预警
+    WARN_RED = "warn_red"  # 红牌（超期）
+
+
+class WarningLevel(StrEnum):
+    NONE = "none"
+    YELLOW = "yellow"  # 临期
+    RED = "red"  # 超期
+    ESCALATED = "escalated"  # 超期后已上报
+
+
+class EscalationLevel(StrEnum):
+    GRID = "grid"  # 网格
+    COMMUNITY = "community"  # 社区
+    STREET = "street"  # 街道（吹哨）
+    DISTRICT = "district"  # 区
+
+
+class Satisfaction(StrEnum):
+    SATISFIED = "satisfied"  # 满意
+    BASICALLY = "basically_satisfied"  # 基本满意
+    UNSATISFIED = "unsatisfied"  # 不满意
 
 
 TICKET_STATE_LABELS: dict[TicketState, str] = {
     TicketState.NEW: "待派遣",
     TicketState.MANUAL: "待人工派遣",
     TicketState.DISPATCHED: "已派遣",
+    TicketState.SIGNED: "处置中",
+    TicketState.RETURNED: "已回退",
+    TicketState.SUSPENDED: "挂账",
+    TicketState.FEEDBACK: "待核查",
+    TicketState.CLOSED: "已结案",
+    TicketState.REJECTED: "不予受理",
+    TicketState.MERGED: "已合并",
 }
 
 
@@ -66,6 +143,24 @@ class Ticket(TicketBase, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime, index=True)
     updated_at: datetime = Field(sa_type=UTCDateTime)
     routed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    dispatched_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    sign_deadline_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    signed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    warn_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    warning_level: WarningLevel = Field(default=WarningLevel.NONE, sa_type=enum_type(WarningLevel))
+    sign_warned: bool = False
+    suspended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    escalation_level: EscalationLevel = Field(
+        default=EscalationLevel.GRID, sa_type=enum_type(EscalationLevel)
+    )
+    feedback_text: str | None = Field(default=None, max_length=2000)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    satisfaction: Satisfaction | None = Field(default=None, sa_type=enum_type(Satisfaction))
+    merged_into_id: int | None = Field(default=None, foreign_key="ticket.id")
+    repeat_count: int = 0
+    rework_count: int = 0
+    return_count: int = 0
+    reject_reason: str | None = Field(default=None, max_length=255)
     lock_version: int = Field(default=1, sa_column=_LOCK_VERSION)
 
     __mapper_args__: ClassVar[dict[str, Any]] = {"version_id_col": _LOCK_VERSION}
@@ -105,6 +200,18 @@ class TicketRead(TicketBase):
     caller_phone: str | None
     created_at: datetime
     updated_at: datetime
+    sign_deadline_at: datetime | None = None
+    warning_level: WarningLevel = WarningLevel.NONE
+    escalation_level: EscalationLevel = EscalationLevel.GRID
+    feedback_text: str | None = None
+    satisfaction: Satisfaction | None = None
+    merged_into_id: int | None = None
+    repeat_count: int = 0
+    rework_count: int = 0
+    return_count: int = 0
+    reject_reason: str | None = None
+    closed_at: datetime | None = None
+    lock_version: int = 1
 
 
 class TicketLogRead(BaseModel):
@@ -115,11 +222,6 @@ class TicketLogRead(BaseModel):
     from_state: TicketState | None
     to_state: TicketState
     note: str
-
-
-class TicketDetail(TicketRead):
-    log: list[TicketLogRead]
-    attachment_ids: list[int]
 
 
 class TicketPage(BaseModel):
@@ -134,3 +236,19 @@ class IntakeReceipt(BaseModel):
     number: str
     state: TicketState
     duplicate_of_call: bool = False
+
+
+class TicketQuery(BaseModel):
+    """Filters of a workbench or console list."""
+
+    state: list[TicketState] = []
+    overdue: bool = False
+    warning: WarningLevel | None = None
+    category_code: str | None = None
+    grid_code: str | None = None
+    department_id: int | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    sort: Literal["newest", "deadline"] = "newest"
+    limit: int = PydanticField(default=200, ge=1, le=1000)
+    offset: int = PydanticField(default=0, ge=0)

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlmodel import Session, col, select
 
 from dispatch import clock
-from dispatch.catalog.models import Urgency
 from dispatch.catalog.rules import RuleBook
 from dispatch.grids.locator import GridLocator, GridPlace, current_locator
+from dispatch.tickets.deadlines import start_clock
+from dispatch.tickets.duplicates import suggest as suggest_duplicates
 from dispatch.tickets.models import Action, Ticket, TicketState
 from dispatch.tickets.service import record
-from dispatch.worktime import deadline_for
 
 
 @dataclass(frozen=True)
@@ -83,9 +82,10 @@ def route_batch(session: Session, ticket_ids: Sequence[int]) -> dict[str, int]:
             counts["manual"] += 1
             continue
         ticket.department_id = decision.department_id
-        ticket.deadline_at = _deadline(ticket, rules)
+        start_clock(session, ticket, now)
         record(session, ticket=ticket, action=Action.ROUTE, actor=None, data=data)
         counts["dispatched"] += 1
+    suggest_duplicates(session, tickets)
     return counts
 
 
@@ -97,16 +97,3 @@ def _locate(locator: GridLocator | None, tickets: Sequence[Ticket]) -> list[list
         locator.locate_many([(t.lon, t.lat) for t in located if t.lon is not None and t.lat is not None])
     )
     return [next(hits) if t.lon is not None and t.lat is not None else [] for t in tickets]
-
-
-def _deadline(ticket: Ticket, rules: RuleBook) -> datetime | None:
-    """Deadline from the category's limit for the ticket's urgency (falling back to the 大类's)."""
-    for code in rules.category_chain(ticket.category_code):
-        category = rules.categories.get(code)
-        if category is None:
-            continue
-        if ticket.urgency is Urgency.URGENT and category.limit_urgent:
-            return deadline_for(ticket.created_at, category.limit_urgent, category.limit_urgent_unit)
-        if category.limit_normal:
-            return deadline_for(ticket.created_at, category.limit_normal, category.limit_normal_unit)
-    return None

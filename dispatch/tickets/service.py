@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import or_
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, func, select
 
@@ -15,20 +16,19 @@ from dispatch.console.publisher import notify_after_commit
 from dispatch.db import lock_log_sequence
 from dispatch.errors import InvalidTransition, NotFound
 from dispatch.grids.service import names_for
-from dispatch.tickets.models import Action, Ticket, TicketLog, TicketRead, TicketState
+from dispatch.tickets.models import (
+    CLOCK_STATES,
+    TICKET_STATE_LABELS,
+    Action,
+    Ticket,
+    TicketLog,
+    TicketQuery,
+    TicketRead,
+)
+from dispatch.tickets.side_models import AssistTask
+from dispatch.tickets.transitions import TRANSITIONS, allowed_actions
 
 SYSTEM_ACTOR = "系统"
-
-TRANSITIONS: dict[tuple[TicketState | None, Action], TicketState] = {
-    (None, Action.INTAKE): TicketState.NEW,
-    (TicketState.NEW, Action.ROUTE): TicketState.DISPATCHED,
-    (TicketState.NEW, Action.ROUTE_MANUAL): TicketState.MANUAL,
-}
-
-
-def allowed_actions(state: TicketState | None) -> list[Action]:
-    """The actions the transition table allows from a state."""
-    return [action for (source, action) in TRANSITIONS if source == state]
 
 
 def record(
@@ -49,9 +49,9 @@ def record(
     target = TRANSITIONS.get((source, action))
     if target is None:
         raise InvalidTransition(
-            f"当前状态不允许此操作：{action.value}",
+            f"工单当前状态（{TICKET_STATE_LABELS[ticket.state]}）不允许此操作：{action.value}",
             state=ticket.state.value,
-            allowed_actions=[a.value for a in allowed_actions(ticket.state)],
+            allowed_actions=[a.value for a in allowed_actions(ticket.state, actor.role if actor else None)],
         )
     at = clock.now()
     ticket.state = target
@@ -92,20 +92,41 @@ def visibility(viewer: User) -> ColumnElement[bool]:
     if viewer.role in CENTRE_ROLES:
         return col(Ticket.id).is_not(None)
     if viewer.role is Role.DEPARTMENT:
-        return col(Ticket.department_id) == viewer.department_id
+        assisting = select(AssistTask.ticket_id).where(AssistTask.department_id == viewer.department_id)
+        return or_(col(Ticket.department_id) == viewer.department_id, col(Ticket.id).in_(assisting))
     if viewer.role is Role.HOTLINE:
         return col(Ticket.source) == "hotline"
     return col(Ticket.reporter_id) == viewer.id
 
 
-def list_visible(
-    session: Session, *, viewer: User, state: TicketState | None = None, limit: int = 200
-) -> list[Ticket]:
-    """The newest tickets the viewer may see, optionally of one state."""
-    query = select(Ticket).where(visibility(viewer))
-    if state is not None:
-        query = query.where(Ticket.state == state)
-    return list(session.exec(query.order_by(col(Ticket.id).desc()).limit(limit)).all())
+def list_visible(session: Session, *, viewer: User, query: TicketQuery) -> list[Ticket]:
+    """The tickets the viewer may see that match the filters, newest first or by deadline."""
+    statement = select(Ticket).where(visibility(viewer))
+    if query.state:
+        statement = statement.where(col(Ticket.state).in_(query.state))
+    if query.category_code:
+        statement = statement.where(col(Ticket.category_code).startswith(query.category_code))
+    if query.grid_code:
+        statement = statement.where(col(Ticket.grid_code).startswith(query.grid_code))
+    if query.department_id is not None:
+        statement = statement.where(Ticket.department_id == query.department_id)
+    if query.created_from is not None:
+        statement = statement.where(col(Ticket.created_at) >= query.created_from)
+    if query.created_to is not None:
+        statement = statement.where(col(Ticket.created_at) < query.created_to)
+    if query.overdue:
+        statement = statement.where(
+            col(Ticket.state).in_(CLOCK_STATES), col(Ticket.deadline_at) < clock.now()
+        )
+    if query.warning is not None:
+        statement = statement.where(Ticket.warning_level == query.warning)
+    if query.sort == "deadline":
+        statement = statement.order_by(
+            col(Ticket.deadline_at).is_(None), col(Ticket.deadline_at), col(Ticket.id)
+        )
+    else:
+        statement = statement.order_by(col(Ticket.id).desc())
+    return list(session.exec(statement.offset(query.offset).limit(query.limit)).all())
 
 
 def last_seq(session: Session) -> int:

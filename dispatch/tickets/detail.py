@@ -1,0 +1,102 @@
+"""A ticket's full picture for its detail page: timeline, reporters, extensions, co-handling, notices."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from sqlmodel import Session, col, select
+
+from dispatch.auth.models import Role, User
+from dispatch.catalog.models import Department
+from dispatch.events.models import Attachment
+from dispatch.tickets.models import Ticket, TicketLog, TicketLogRead
+from dispatch.tickets.schemas import (
+    AssistRead,
+    DuplicateRead,
+    ExtensionRead,
+    NoticeRead,
+    ReporterRead,
+    TicketDetail,
+)
+from dispatch.tickets.service import mask_phone, present
+from dispatch.tickets.side_models import (
+    AssistTask,
+    DuplicateSuggestion,
+    ExtensionRequest,
+    Notice,
+    TicketReporter,
+)
+from dispatch.tickets.transitions import allowed_actions
+
+T = TypeVar("T", AssistTask, DuplicateSuggestion, ExtensionRequest, Notice, TicketReporter)
+
+
+def _rows(session: Session, model: type[T], ticket_id: int) -> list[T]:
+    return list(session.exec(select(model).where(model.ticket_id == ticket_id).order_by(col(model.id))))
+
+
+def timeline(session: Session, ticket_id: int) -> list[TicketLogRead]:
+    """Every log row of the ticket, oldest first."""
+    entries = session.exec(
+        select(TicketLog).where(TicketLog.ticket_id == ticket_id).order_by(col(TicketLog.id))
+    )
+    return [
+        TicketLogRead(
+            seq=e.id or 0,
+            at=e.at,
+            actor=e.actor_name,
+            action=e.action,
+            from_state=e.from_state,
+            to_state=e.to_state,
+            note=e.note,
+        )
+        for e in entries
+    ]
+
+
+def detail(session: Session, *, ticket: Ticket, viewer: User) -> TicketDetail:
+    """The detail view of a ticket the viewer may see (phones masked unless hotline staff)."""
+    ticket_id = ticket.id or 0
+    show_phone = viewer.role is Role.HOTLINE
+    assists = _rows(session, AssistTask, ticket_id)
+    names = dict(session.exec(select(Department.id, Department.name)).all())
+    suggestions = _rows(session, DuplicateSuggestion, ticket_id)
+    found = [session.get(Ticket, s.candidate_id) for s in suggestions]
+    candidates = {t.id: t for t in present(session, [c for c in found if c is not None], viewer=viewer)}
+    return TicketDetail(
+        **present(session, [ticket], viewer=viewer)[0].model_dump(),
+        log=timeline(session, ticket_id),
+        attachment_ids=[
+            i for i in session.exec(select(Attachment.id).where(Attachment.ticket_id == ticket_id)) if i
+        ],
+        allowed_actions=allowed_actions(ticket.state, viewer.role),
+        reporters=[
+            ReporterRead(
+                caller_name=r.caller_name,
+                user_id=r.user_id,
+                reported_at=r.reported_at,
+                caller_phone=r.caller_phone if show_phone else mask_phone(r.caller_phone),
+            )
+            for r in _rows(session, TicketReporter, ticket_id)
+        ],
+        extensions=[
+            ExtensionRead.model_validate(e, from_attributes=True)
+            for e in _rows(session, ExtensionRequest, ticket_id)
+        ],
+        assists=[
+            AssistRead.model_validate(a, from_attributes=True).model_copy(
+                update={"department_name": names.get(a.department_id, "")}
+            )
+            for a in assists
+        ],
+        notices=[
+            NoticeRead.model_validate(n, from_attributes=True) for n in _rows(session, Notice, ticket_id)
+        ],
+        duplicates=[
+            DuplicateRead(
+                candidate=candidates[s.candidate_id], distance_m=s.distance_m, same_caller=s.same_caller
+            )
+            for s in suggestions
+            if s.candidate_id in candidates
+        ],
+    )

@@ -1,0 +1,132 @@
+"""Request bodies of the workflow actions and the read models of a ticket's detail page."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints
+
+from dispatch.tickets.models import Action, Satisfaction, TicketLogRead, TicketRead
+from dispatch.tickets.side_models import AssistStatus, RequestStatus
+
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DispatchBody(Body):
+    department_id: int
+    grid_code: Annotated[str, StringConstraints(pattern=r"^\d{6,32}$")] | None = None
+    note: Note = ""
+
+
+class RedispatchBody(Body):
+    department_id: int
+    note: Note = ""
+
+
+class ReasonBody(Body):
+    reason: Reason
+
+
+class NoteBody(Body):
+    note: Note = ""
+
+
+class RequiredNoteBody(Body):
+    note: Reason
+
+
+class ExtensionBody(Body):
+    new_deadline_at: AwareDatetime
+    reason: Reason
+
+
+class VerifyBody(Body):
+    passed: bool
+    note: Note = ""
+
+
+class CallbackBody(Body):
+    satisfaction: Satisfaction
+    note: Note = ""
+
+
+class UrgeBody(Body):
+    message: Reason
+
+
+class AssistBody(Body):
+    department_id: int
+    part: Reason
+    deadline_at: AwareDatetime
+
+
+class TextBody(Body):
+    text: LongText
+
+
+class MergeBody(Body):
+    into_ticket_id: int
+    confirm: bool = False
+
+
+class ReporterRead(BaseModel):
+    caller_name: str | None
+    caller_phone: str | None
+    user_id: int | None
+    reported_at: datetime
+
+
+class ExtensionRead(BaseModel):
+    id: int
+    requested_at: datetime
+    old_deadline_at: datetime | None
+    new_deadline_at: datetime
+    reason: str
+    status: RequestStatus
+    decided_at: datetime | None
+    decision_note: str
+
+
+class AssistRead(BaseModel):
+    id: int
+    department_id: int
+    department_name: str = ""
+    part: str
+    deadline_at: datetime
+    status: AssistStatus
+    feedback_text: str | None
+    done_at: datetime | None
+
+
+class NoticeRead(BaseModel):
+    id: int
+    kind: str
+    message: str
+    created_at: datetime
+    acknowledged_at: datetime | None
+
+
+class DuplicateRead(BaseModel):
+    candidate: TicketRead
+    distance_m: float
+    same_caller: bool
+
+
+class TicketDetail(TicketRead):
+    """One ticket with its timeline, everything beside it, and what the viewer may do now."""
+
+    log: list[TicketLogRead]
+    attachment_ids: list[int]
+    allowed_actions: list[Action]
+    reporters: list[ReporterRead]
+    extensions: list[ExtensionRead]
+    assists: list[AssistRead]
+    notices: list[NoticeRead]
+    duplicates: list[DuplicateRead]

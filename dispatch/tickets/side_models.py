@@ -1,0 +1,98 @@
+"""Tables beside the ticket: its reporters, extension requests, co-handling parts, supervision notices
+and duplicate suggestions. Each row belongs to one ticket; the ticket log records every move on them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlmodel import Field, SQLModel
+
+from dispatch.db import UTCDateTime, enum_type
+
+
+class TicketReporter(SQLModel, table=True):
+    """Someone who reported the case (several after merging duplicates); hotline callers get a callback."""
+
+    __tablename__ = "ticket_reporter"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    event_id: int | None = Field(default=None, foreign_key="event.id")
+    user_id: int | None = Field(default=None, foreign_key="user.id")
+    caller_name: str | None = Field(default=None, max_length=64)
+    caller_phone: str | None = Field(default=None, max_length=32)
+    reported_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class RequestStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REFUSED = "refused"
+
+
+class ExtensionRequest(SQLModel, table=True):
+    """A department's request for a later deadline, decided by a shift lead."""
+
+    __tablename__ = "extension_request"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    requested_by_id: int = Field(foreign_key="user.id")
+    requested_at: datetime = Field(sa_type=UTCDateTime)
+    old_deadline_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    new_deadline_at: datetime = Field(sa_type=UTCDateTime)
+    reason: str = Field(max_length=500)
+    status: RequestStatus = Field(default=RequestStatus.PENDING, sa_type=enum_type(RequestStatus))
+    decided_by_id: int | None = Field(default=None, foreign_key="user.id")
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    decision_note: str = Field(default="", max_length=500)
+
+
+class AssistStatus(StrEnum):
+    PENDING = "pending"  # 待签收
+    SIGNED = "signed"  # 办理中
+    DONE = "done"  # 已反馈
+
+
+class AssistTask(SQLModel, table=True):
+    """协办: a co-handling department's own part of the case, with its own deadline and feedback."""
+
+    __tablename__ = "assist_task"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    department_id: int = Field(foreign_key="department.id", index=True)
+    part: str = Field(max_length=500)
+    deadline_at: datetime = Field(sa_type=UTCDateTime)
+    status: AssistStatus = Field(default=AssistStatus.PENDING, sa_type=enum_type(AssistStatus))
+    feedback_text: str | None = Field(default=None, max_length=2000)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    done_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Notice(SQLModel, table=True):
+    """督办/催办: a message on the ticket that the responsible department must acknowledge."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    department_id: int | None = Field(default=None, foreign_key="department.id")
+    kind: str = Field(max_length=16)  # urge (督办/催办, by a person) | auto (automatic 催办 when overdue)
+    message: str = Field(max_length=500)
+    created_by_id: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    acknowledged_by_id: int | None = Field(default=None, foreign_key="user.id")
+    acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class DuplicateSuggestion(SQLModel, table=True):
+    """An open ticket that looks like the same problem (same category, nearby, recent)."""
+
+    __tablename__ = "duplicate_suggestion"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    candidate_id: int = Field(foreign_key="ticket.id")
+    distance_m: float
+    same_caller: bool = False
+    created_at: datetime = Field(sa_type=UTCDateTime)

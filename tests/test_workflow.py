@@ -1,0 +1,221 @@
+"""The closed loop through the API: every path a dispatcher, a department and a hotline operator take."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from dispatch import clock
+from tests.helpers import grids_in, inside
+from tests.workflow_helpers import Desk, department_id, png_bytes
+
+Login = Callable[[str], dict[str, str]]
+
+
+@pytest.fixture
+def desk(client: TestClient, login: Login) -> Desk:
+    return Desk(client, login)
+
+
+@pytest.fixture
+def dispatched(desk: Desk, run_worker: Callable[[], None]) -> int:
+    """A patrol report of 暴露垃圾 in 永泰街道, routed by a real worker to 区城市管理局 (cg)."""
+    ticket_id = desk.patrol("06010")
+    run_worker()
+    assert desk.get("dispatcher", ticket_id)["state"] == "dispatched"
+    return ticket_id
+
+
+def test_patrol_full_loop_with_photos(desk: Desk, dispatched: int) -> None:
+    assert "sign" in desk.get("cg1", dispatched)["allowed_actions"]
+    desk.act("cg1", dispatched, "sign")
+    answer = desk.client.post(
+        f"/api/tickets/{dispatched}/feedback", headers=desk.headers("cg1"),
+        data={"text": "已清运完毕"}, files=[("photos", ("after.png", png_bytes(), "image/png"))])
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["state"] == "feedback" and len(answer.json()["attachment_ids"]) == 1
+    closed = desk.act("dispatcher", dispatched, "verify", {"passed": True, "note": "现场核查通过"})
+    assert closed["state"] == "closed" and closed["closed_at"]
+    assert desk.actions("dispatcher", dispatched) == ["intake", "route", "sign", "feedback", "verify_pass"]
+    assert closed["allowed_actions"] == []  # a dispatcher has nothing left to do on a closed patrol ticket
+
+
+def test_verify_fail_sends_back_for_rework(desk: Desk, dispatched: int) -> None:
+    desk.act("cg1", dispatched, "sign")
+    desk.client.post(f"/api/tickets/{dispatched}/feedback", headers=desk.headers("cg1"), data={"text": "已处理"})
+    desk.act("dispatcher", dispatched, "verify", {"passed": False}, expect=422)  # a reason is required
+    back = desk.act("dispatcher", dispatched, "verify", {"passed": False, "note": "现场仍有垃圾"})
+    assert back["state"] == "signed" and back["rework_count"] == 1
+
+
+def test_hotline_callback_unsatisfied_reopens(desk: Desk, run_worker: Callable[[], None]) -> None:
+    ticket = desk.call("CB-1")
+    run_worker()
+    desk.act("cg1", ticket, "sign")
+    desk.client.post(f"/api/tickets/{ticket}/feedback", headers=desk.headers("cg1"), data={"text": "已清运"})
+    closed = desk.act("dispatcher", ticket, "verify", {"passed": True})
+    assert "callback" in desk.get("hotline", ticket)["allowed_actions"]
+    reopened = desk.act("hotline", ticket, "callback", {"satisfaction": "unsatisfied", "note": "仍未清理干净"})
+    assert reopened["state"] == "dispatched" and reopened["satisfaction"] == "unsatisfied"
+    assert reopened["deadline_at"] >= closed["deadline_at"]
+    assert desk.actions("hotline", ticket)[-2:] == ["callback", "reopen"]
+
+
+def test_hotline_callback_satisfied_stays_closed(desk: Desk, run_worker: Callable[[], None]) -> None:
+    ticket = desk.call("CB-2")
+    run_worker()
+    desk.act("cg1", ticket, "sign")
+    desk.client.post(f"/api/tickets/{ticket}/feedback", headers=desk.headers("cg1"), data={"text": "已清运"})
+    desk.act("dispatcher", ticket, "verify", {"passed": True})
+    done = desk.act("hotline", ticket, "callback", {"satisfaction": "satisfied"})
+    assert done["state"] == "closed" and done["satisfaction"] == "satisfied"
+
+
+def test_return_then_redispatch_then_overrule(desk: Desk, dispatched: int) -> None:
+    desk.act("cg1", dispatched, "return", {"reason": ""}, expect=422)
+    returned = desk.act("cg1", dispatched, "return", {"reason": "属于交警职责"})
+    assert returned["state"] == "returned" and returned["return_count"] == 1
+    ga = department_id("ga")
+    moved = desk.act("dispatcher", dispatched, "redispatch", {"department_id": ga, "note": "改派公安"})
+    assert moved["state"] == "dispatched" and moved["department_id"] == ga
+    desk.get("cg1", dispatched, expect=404)  # no longer cg's ticket
+    desk.act("ga1", dispatched, "return", {"reason": "不属于公安职责"})
+    again = desk.act("dispatcher", dispatched, "overrule", {"note": "请按职责办理"})
+    assert again["department_id"] == ga and again["state"] == "dispatched"
+
+
+def test_extension_request_and_decision(desk: Desk, dispatched: int) -> None:
+    desk.act("cg1", dispatched, "sign")
+    ticket = desk.get("cg1", dispatched)
+    deadline = datetime.fromisoformat(ticket["deadline_at"])
+    past = (clock.now() - timedelta(hours=1)).isoformat()
+    desk.act("cg1", dispatched, "extensions", {"new_deadline_at": past, "reason": "需协调"}, expect=422)
+    too_far = (deadline + timedelta(days=400)).isoformat()
+    desk.act("cg1", dispatched, "extensions", {"new_deadline_at": too_far, "reason": "需协调"}, expect=422)
+    wanted = (deadline + timedelta(days=2)).isoformat()
+    pending = desk.act("cg1", dispatched, "extensions", {"new_deadline_at": wanted, "reason": "需协调物业"})
+    request_id = pending["extensions"][0]["id"]
+    assert pending["extensions"][0]["status"] == "pending" and pending["deadline_at"] == ticket["deadline_at"]
+    desk.act("cg1", dispatched, f"extensions/{request_id}/approve", expect=403)  # departments cannot approve
+    approved = desk.act("shiftlead", dispatched, f"extensions/{request_id}/approve", {"note": "同意"})
+    assert datetime.fromisoformat(approved["deadline_at"]) == datetime.fromisoformat(wanted)
+    desk.act("shiftlead", dispatched, f"extensions/{request_id}/refuse", {"note": "x"}, expect=409)
+
+
+def test_suspend_stops_the_clock(desk: Desk, dispatched: int) -> None:
+    desk.act("cg1", dispatched, "sign")
+    before = datetime.fromisoformat(desk.get("cg1", dispatched)["deadline_at"])
+    desk.act("shiftlead", dispatched, "suspend", {"reason": "需汛期后施工"})
+    parked = desk.client.post(f"/api/tickets/{dispatched}/feedback", headers=desk.headers("cg1"), data={"text": "x"})
+    assert parked.status_code == 409  # parked: nothing to feed back
+    start = clock.now()
+    clock.set_clock(lambda: start + timedelta(days=14))  # two calendar weeks parked
+    resumed = desk.act("shiftlead", dispatched, "resume", {"note": "恢复办理"})
+    after = datetime.fromisoformat(resumed["deadline_at"])
+    assert resumed["state"] == "signed"
+    assert after - before >= timedelta(days=13)  # the parked time was given back
+
+
+def test_co_handling_parts(desk: Desk, dispatched: int) -> None:
+    zj = department_id("zj")
+    deadline = (clock.now() + timedelta(days=3)).isoformat()
+    with_part = desk.act("dispatcher", dispatched, "assists",
+                         {"department_id": zj, "part": "核查工地围挡", "deadline_at": deadline})
+    task = with_part["assists"][0]["id"]
+    assert desk.get("zj1", dispatched)["assists"][0]["department_name"] == "区住房和城乡建设局"
+    desk.act("zj1", dispatched, "sign", expect=403)  # co-handlers sign their part, not the case
+    desk.act("zj1", dispatched, f"assists/{task}/feedback", {"text": "已核查"}, expect=409)  # sign first
+    desk.act("zj1", dispatched, f"assists/{task}/sign")
+    done = desk.act("zj1", dispatched, f"assists/{task}/feedback", {"text": "围挡已整改"})
+    assert done["assists"][0]["status"] == "done" and done["state"] == "dispatched"  # only the lead closes
+
+
+def test_urge_must_be_acknowledged(desk: Desk, dispatched: int) -> None:
+    urged = desk.act("leader", dispatched, "urge", {"message": "请今日内处理"})
+    notice = urged["notices"][0]
+    assert notice["acknowledged_at"] is None
+    desk.act("ga1", dispatched, f"notices/{notice['id']}/ack", expect=404)  # not ga's ticket
+    acked = desk.act("cg1", dispatched, f"notices/{notice['id']}/ack")
+    assert acked["notices"][0]["acknowledged_at"] is not None
+    desk.act("cg1", dispatched, f"notices/{notice['id']}/ack", expect=409)
+
+
+def test_escalation_climbs_to_the_district(desk: Desk, dispatched: int) -> None:
+    levels = [desk.act("dispatcher", dispatched, "escalate", {"note": "需街道吹哨"})["escalation_level"]
+              for _ in range(3)]
+    assert levels == ["community", "street", "district"]
+    desk.act("dispatcher", dispatched, "escalate", expect=409)
+
+
+def test_self_resolve_closes_with_photo(desk: Desk) -> None:
+    lon, lat = inside(grids_in("140213050")[0])
+    form = {"lon": lon, "lat": lat, "category_code": "07001", "description": "已清除小广告", "self_resolved": "true"}
+    without_photo = desk.client.post("/api/intake/patrol", data=form, headers=desk.headers("wgy0001"))
+    assert without_photo.status_code == 422 and without_photo.json()["field"] == "photos"
+    answer = desk.client.post("/api/intake/patrol", data=form, headers=desk.headers("wgy0001"),
+                              files=[("photos", ("done.png", png_bytes(), "image/png"))])
+    assert answer.status_code == 201
+    ticket = desk.get("dispatcher", answer.json()["ticket_id"])
+    assert ticket["state"] == "closed" and ticket["grid_code"] == grids_in("140213050")[0].code
+    assert [e["action"] for e in ticket["log"]] == ["intake", "self_resolve"]
+
+
+def test_merge_duplicates_keeps_every_reporter(desk: Desk, run_worker: Callable[[], None]) -> None:
+    first = desk.call("DUP-1")
+    second = desk.call("DUP-2", caller_phone="13800001111")
+    other_category = desk.call("DUP-3", category="06012")
+    run_worker()
+    suggested = desk.get("dispatcher", second)["duplicates"]
+    assert [d["candidate"]["id"] for d in suggested] == [first]
+    desk.act("dispatcher", other_category, "merge", {"into_ticket_id": first}, expect=422)
+    merged = desk.act("dispatcher", second, "merge", {"into_ticket_id": first})
+    assert merged["id"] == first and merged["repeat_count"] == 1
+    assert {r["caller_phone"] for r in desk.get("hotline", first)["reporters"]} == {"13511112222", "13800001111"}
+    assert desk.get("dispatcher", second)["state"] == "merged"
+    desk.act("dispatcher", other_category, "merge", {"into_ticket_id": first, "confirm": True})
+
+
+def test_manual_queue_dispatch_and_reject(desk: Desk, run_worker: Callable[[], None]) -> None:
+    unplaced = desk.patrol("10001")  # no rule for 其他
+    no_position = desk.call("MQ-1", located=False)
+    run_worker()
+    queue = desk.client.get("/api/tickets?state=manual", headers=desk.headers("dispatcher")).json()["items"]
+    assert {t["id"]: t["manual_reason"] for t in queue} == {
+        unplaced: "无匹配的派遣规则", no_position: "无坐标，需人工定位"}
+    placed = desk.act("dispatcher", unplaced, "dispatch", {"department_id": department_id("cg"), "note": "人工派遣"})
+    assert placed["state"] == "dispatched" and placed["deadline_at"] and placed["manual_reason"] is None
+    desk.act("dispatcher", no_position, "reject", {"reason": ""}, expect=422)
+    rejected = desk.act("dispatcher", no_position, "reject", {"reason": "非本区事项"})
+    assert rejected["state"] == "rejected" and rejected["reject_reason"] == "非本区事项"
+
+
+def test_illegal_move_is_409_with_allowed_actions(desk: Desk, dispatched: int) -> None:
+    answer = desk.client.post(f"/api/tickets/{dispatched}/verify", json={"passed": True},
+                              headers=desk.headers("dispatcher"))
+    assert answer.status_code == 409
+    assert answer.json()["state"] == "dispatched"
+    assert "redispatch" in answer.json()["allowed_actions"]
+    desk.act("hotline", dispatched, "sign", expect=404)  # patrol ticket: not even visible to hotline staff
+    desk.act("leader", dispatched, "sign", expect=403)
+
+
+def test_two_staff_sign_at_once_exactly_one_wins(database_url: str, desk: Desk, dispatched: int) -> None:
+    headers = [desk.headers("cg1"), desk.headers("cg2")]
+    statuses: list[int] = []
+    barrier = threading.Barrier(2)
+
+    def sign(h: dict[str, str]) -> None:
+        barrier.wait()
+        statuses.append(desk.client.post(f"/api/tickets/{dispatched}/sign", headers=h).status_code)
+
+    threads = [threading.Thread(target=sign, args=(h,)) for h in headers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(statuses) == [200, 409]
+    assert desk.actions("dispatcher", dispatched).count("sign") == 1
