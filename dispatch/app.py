@@ -26,6 +26,7 @@ from dispatch.errors import DispatchError
 from dispatch.events import views as event_views
 from dispatch.grids import views as grid_views
 from dispatch.queues import redis_connection
+from dispatch.stats import views as stats_views
 from dispatch.tickets import action_views
 from dispatch.tickets import views as ticket_views
 
@@ -94,6 +95,7 @@ def create_app() -> FastAPI:
         grid_views,
         catalog_views,
         console_views,
+        stats_views,
     ):
         app.include_router(module.router)
     if WEB_DIR.is_dir():

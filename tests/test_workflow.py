@@ -34,8 +34,11 @@ def test_patrol_full_loop_with_photos(desk: Desk, dispatched: int) -> None:
     assert "sign" in desk.get("cg1", dispatched)["allowed_actions"]
     desk.act("cg1", dispatched, "sign")
     answer = desk.client.post(
-        f"/api/tickets/{dispatched}/feedback", headers=desk.headers("cg1"),
-        data={"text": "已清运完毕"}, files=[("photos", ("after.png", png_bytes(), "image/png"))])
+        f"/api/tickets/{dispatched}/feedback",
+        headers=desk.headers("cg1"),
+        data={"text": "已清运完毕"},
+        files=[("photos", ("after.png", png_bytes(), "image/png"))],
+    )
     assert answer.status_code == 200, answer.text
     assert answer.json()["state"] == "feedback" and len(answer.json()["attachment_ids"]) == 1
     closed = desk.act("dispatcher", dispatched, "verify", {"passed": True, "note": "现场核查通过"})
@@ -46,7 +49,9 @@ def test_patrol_full_loop_with_photos(desk: Desk, dispatched: int) -> None:
 
 def test_verify_fail_sends_back_for_rework(desk: Desk, dispatched: int) -> None:
     desk.act("cg1", dispatched, "sign")
-    desk.client.post(f"/api/tickets/{dispatched}/feedback", headers=desk.headers("cg1"), data={"text": "已处理"})
+    desk.client.post(
+        f"/api/tickets/{dispatched}/feedback", headers=desk.headers("cg1"), data={"text": "已处理"}
+    )
     desk.act("dispatcher", dispatched, "verify", {"passed": False}, expect=422)  # a reason is required
     back = desk.act("dispatcher", dispatched, "verify", {"passed": False, "note": "现场仍有垃圾"})
     assert back["state"] == "signed" and back["rework_count"] == 1
@@ -59,7 +64,9 @@ def test_hotline_callback_unsatisfied_reopens(desk: Desk, run_worker: Callable[[
     desk.client.post(f"/api/tickets/{ticket}/feedback", headers=desk.headers("cg1"), data={"text": "已清运"})
     closed = desk.act("dispatcher", ticket, "verify", {"passed": True})
     assert "callback" in desk.get("hotline", ticket)["allowed_actions"]
-    reopened = desk.act("hotline", ticket, "callback", {"satisfaction": "unsatisfied", "note": "仍未清理干净"})
+    reopened = desk.act(
+        "hotline", ticket, "callback", {"satisfaction": "unsatisfied", "note": "仍未清理干净"}
+    )
     assert reopened["state"] == "dispatched" and reopened["satisfaction"] == "unsatisfied"
     assert reopened["deadline_at"] >= closed["deadline_at"]
     assert desk.actions("hotline", ticket)[-2:] == ["callback", "reopen"]
@@ -110,7 +117,9 @@ def test_suspend_stops_the_clock(desk: Desk, dispatched: int) -> None:
     desk.act("cg1", dispatched, "sign")
     before = datetime.fromisoformat(desk.get("cg1", dispatched)["deadline_at"])
     desk.act("shiftlead", dispatched, "suspend", {"reason": "需汛期后施工"})
-    parked = desk.client.post(f"/api/tickets/{dispatched}/feedback", headers=desk.headers("cg1"), data={"text": "x"})
+    parked = desk.client.post(
+        f"/api/tickets/{dispatched}/feedback", headers=desk.headers("cg1"), data={"text": "x"}
+    )
     assert parked.status_code == 409  # parked: nothing to feed back
     start = clock.now()
     clock.set_clock(lambda: start + timedelta(days=14))  # two calendar weeks parked
@@ -123,8 +132,12 @@ def test_suspend_stops_the_clock(desk: Desk, dispatched: int) -> None:
 def test_co_handling_parts(desk: Desk, dispatched: int) -> None:
     zj = department_id("zj")
     deadline = (clock.now() + timedelta(days=3)).isoformat()
-    with_part = desk.act("dispatcher", dispatched, "assists",
-                         {"department_id": zj, "part": "核查工地围挡", "deadline_at": deadline})
+    with_part = desk.act(
+        "dispatcher",
+        dispatched,
+        "assists",
+        {"department_id": zj, "part": "核查工地围挡", "deadline_at": deadline},
+    )
     task = with_part["assists"][0]["id"]
     assert desk.get("zj1", dispatched)["assists"][0]["department_name"] == "区住房和城乡建设局"
     desk.act("zj1", dispatched, "sign", expect=403)  # co-handlers sign their part, not the case
@@ -145,19 +158,31 @@ def test_urge_must_be_acknowledged(desk: Desk, dispatched: int) -> None:
 
 
 def test_escalation_climbs_to_the_district(desk: Desk, dispatched: int) -> None:
-    levels = [desk.act("dispatcher", dispatched, "escalate", {"note": "需街道吹哨"})["escalation_level"]
-              for _ in range(3)]
+    levels = [
+        desk.act("dispatcher", dispatched, "escalate", {"note": "需街道吹哨"})["escalation_level"]
+        for _ in range(3)
+    ]
     assert levels == ["community", "street", "district"]
     desk.act("dispatcher", dispatched, "escalate", expect=409)
 
 
 def test_self_resolve_closes_with_photo(desk: Desk) -> None:
     lon, lat = inside(grids_in("140213050")[0])
-    form = {"lon": lon, "lat": lat, "category_code": "07001", "description": "已清除小广告", "self_resolved": "true"}
+    form = {
+        "lon": lon,
+        "lat": lat,
+        "category_code": "07001",
+        "description": "已清除小广告",
+        "self_resolved": "true",
+    }
     without_photo = desk.client.post("/api/intake/patrol", data=form, headers=desk.headers("wgy0001"))
     assert without_photo.status_code == 422 and without_photo.json()["field"] == "photos"
-    answer = desk.client.post("/api/intake/patrol", data=form, headers=desk.headers("wgy0001"),
-                              files=[("photos", ("done.png", png_bytes(), "image/png"))])
+    answer = desk.client.post(
+        "/api/intake/patrol",
+        data=form,
+        headers=desk.headers("wgy0001"),
+        files=[("photos", ("done.png", png_bytes(), "image/png"))],
+    )
     assert answer.status_code == 201
     ticket = desk.get("dispatcher", answer.json()["ticket_id"])
     assert ticket["state"] == "closed" and ticket["grid_code"] == grids_in("140213050")[0].code
@@ -174,7 +199,10 @@ def test_merge_duplicates_keeps_every_reporter(desk: Desk, run_worker: Callable[
     desk.act("dispatcher", other_category, "merge", {"into_ticket_id": first}, expect=422)
     merged = desk.act("dispatcher", second, "merge", {"into_ticket_id": first})
     assert merged["id"] == first and merged["repeat_count"] == 1
-    assert {r["caller_phone"] for r in desk.get("hotline", first)["reporters"]} == {"13511112222", "13800001111"}
+    assert {r["caller_phone"] for r in desk.get("hotline", first)["reporters"]} == {
+        "13511112222",
+        "13800001111",
+    }
     assert desk.get("dispatcher", second)["state"] == "merged"
     desk.act("dispatcher", other_category, "merge", {"into_ticket_id": first, "confirm": True})
 
@@ -185,8 +213,12 @@ def test_manual_queue_dispatch_and_reject(desk: Desk, run_worker: Callable[[], N
     run_worker()
     queue = desk.client.get("/api/tickets?state=manual", headers=desk.headers("dispatcher")).json()["items"]
     assert {t["id"]: t["manual_reason"] for t in queue} == {
-        unplaced: "无匹配的派遣规则", no_position: "无坐标，需人工定位"}
-    placed = desk.act("dispatcher", unplaced, "dispatch", {"department_id": department_id("cg"), "note": "人工派遣"})
+        unplaced: "无匹配的派遣规则",
+        no_position: "无坐标，需人工定位",
+    }
+    placed = desk.act(
+        "dispatcher", unplaced, "dispatch", {"department_id": department_id("cg"), "note": "人工派遣"}
+    )
     assert placed["state"] == "dispatched" and placed["deadline_at"] and placed["manual_reason"] is None
     desk.act("dispatcher", no_position, "reject", {"reason": ""}, expect=422)
     rejected = desk.act("dispatcher", no_position, "reject", {"reason": "非本区事项"})
@@ -194,8 +226,9 @@ def test_manual_queue_dispatch_and_reject(desk: Desk, run_worker: Callable[[], N
 
 
 def test_illegal_move_is_409_with_allowed_actions(desk: Desk, dispatched: int) -> None:
-    answer = desk.client.post(f"/api/tickets/{dispatched}/verify", json={"passed": True},
-                              headers=desk.headers("dispatcher"))
+    answer = desk.client.post(
+        f"/api/tickets/{dispatched}/verify", json={"passed": True}, headers=desk.headers("dispatcher")
+    )
     assert answer.status_code == 409
     assert answer.json()["state"] == "dispatched"
     assert "redispatch" in answer.json()["allowed_actions"]

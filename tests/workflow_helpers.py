@@ -41,9 +41,12 @@ class Desk:
             self._headers[user] = self._login(user)
         return self._headers[user]
 
-    def act(self, user: str, ticket_id: int, path: str, body: dict[str, Any] | None = None,
-            expect: int = 200) -> dict[str, Any]:
-        answer = self.client.post(f"/api/tickets/{ticket_id}/{path}", json=body or {}, headers=self.headers(user))
+    def act(
+        self, user: str, ticket_id: int, path: str, body: dict[str, Any] | None = None, expect: int = 200
+    ) -> dict[str, Any]:
+        answer = self.client.post(
+            f"/api/tickets/{ticket_id}/{path}", json=body or {}, headers=self.headers(user)
+        )
         assert answer.status_code == expect, answer.text
         return dict(answer.json())
 
@@ -61,8 +64,15 @@ class Desk:
 
     def call(self, call_id: str, category: str = "06010", located: bool = True, **extra: Any) -> int:
         body: dict[str, Any] = {
-            "call_id": call_id, "caller_name": "钱女士", "caller_phone": "13511112222", "address": "永泰街道某小区3号楼",
-            "request_type": "complaint", "category_code": category, "content": "楼下垃圾多日未清运", **extra}
+            "call_id": call_id,
+            "caller_name": "钱女士",
+            "caller_phone": "13511112222",
+            "address": "永泰街道某小区3号楼",
+            "request_type": "complaint",
+            "category_code": category,
+            "content": "楼下垃圾多日未清运",
+            **extra,
+        }
         if located:
             body["lon"], body["lat"] = inside(grids_in("140213050")[0])
         answer = self.client.post("/api/intake/hotline", json=body, headers=self.headers("hotline"))

@@ -1,0 +1,47 @@
+"""KPIs for leaders and the centre, as JSON, CSV or XLSX."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from dispatch.auth.deps import require_role
+from dispatch.auth.models import Role, User
+from dispatch.db import SessionDep
+from dispatch.errors import InvalidInput
+from dispatch.stats.export import to_csv, to_xlsx
+from dispatch.stats.service import GroupBy, compute
+
+router = APIRouter(prefix="/api/stats", tags=["stats"])
+Viewer = Annotated[User, Depends(require_role(Role.LEADER, Role.SHIFT_LEAD, Role.DISPATCHER, Role.ADMIN))]
+
+
+@router.get("/kpis", response_model=None)
+def kpis(
+    _: Viewer,
+    session: SessionDep,
+    date_from: datetime,
+    date_to: datetime,
+    group_by: GroupBy = GroupBy.DEPARTMENT,
+    format: Annotated[Literal["json", "csv", "xlsx"], Query()] = "json",  # noqa: A002 - the query name users see
+) -> Response | dict[str, object]:
+    """KPIs of tickets created in [date_from, date_to) per department, street, community, grid or category."""
+    if date_from.tzinfo is None or date_to.tzinfo is None or date_to <= date_from:
+        raise InvalidInput("时间段须带时区，且结束晚于开始", field="date_to")
+    rows = compute(session, group_by=group_by, date_from=date_from, date_to=date_to)
+    if format == "json":
+        return {"group_by": group_by, "date_from": date_from, "date_to": date_to, "rows": rows}
+    stem = f"kpi-{group_by.value}-{date_from:%Y%m%d}-{date_to:%Y%m%d}"
+    if format == "csv":
+        return Response(
+            to_csv(rows),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{stem}.csv"'},
+        )
+    return Response(
+        to_xlsx(rows, title=group_by.value),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f'attachment; filename="{stem}.xlsx"'},
+    )
