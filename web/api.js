@@ -10,12 +10,23 @@ const USER_KEY = 'gridDispatch.user';
 let unauthorizedHandler = () => {};
 
 export class ApiError extends Error {
-  constructor(status, detail) {
+  /** `body` is the parsed error answer, e.g. a 422's {"detail", "field", "errors"}. */
+  constructor(status, detail, body = null) {
     super(detail || `HTTP ${status}`);
     this.name = 'ApiError';
     this.status = status;
     this.detail = detail;
+    this.body = body;
+    this.field = body && typeof body.field === 'string' ? body.field : null;
+    this.errors = body && Array.isArray(body.errors) ? body.errors : [];
   }
+}
+
+/** The page each role works in; roles without an entry stay on the console (index.html). */
+const HOME_PAGES = { grid_officer: 'officer.html', hotline_operator: 'hotline.html' };
+
+export function homePageFor(role) {
+  return HOME_PAGES[role] || null;
 }
 
 export function onUnauthorized(handler) {
@@ -83,14 +94,17 @@ async function readBody(response) {
 }
 
 /**
- * Call the API. `options.form` sends an urlencoded body, `options.json` a JSON body.
+ * Call the API. `options.form` sends an urlencoded body, `options.json` a JSON body,
+ * `options.formData` a multipart body (a FormData, e.g. with files).
  * Resolves with the parsed JSON; rejects with ApiError (status 0 = network failure).
  */
 export async function apiFetch(path, options = {}) {
-  const { method = 'GET', form, json, signal, auth = true } = options;
+  const { method = 'GET', form, json, formData, signal, auth = true } = options;
   const headers = { Accept: 'application/json' };
   let body;
-  if (form) {
+  if (formData) {
+    body = formData; // the browser sets the multipart Content-Type with its boundary
+  } else if (form) {
     body = new URLSearchParams(form);
   } else if (json !== undefined) {
     headers['Content-Type'] = 'application/json';
@@ -111,10 +125,10 @@ export async function apiFetch(path, options = {}) {
   if (response.status === 401 && auth) {
     clearSession();
     unauthorizedHandler();
-    throw new ApiError(401, detailText(data) || '登录已失效，请重新登录');
+    throw new ApiError(401, detailText(data) || '登录已失效，请重新登录', data);
   }
   if (!response.ok) {
-    throw new ApiError(response.status, detailText(data) || `请求失败（${response.status}）`);
+    throw new ApiError(response.status, detailText(data) || `请求失败（${response.status}）`, data);
   }
   return data;
 }

@@ -6,7 +6,7 @@
 // Leaflet is loaded as a classic script before this module (global `L`).
 
 import {
-  ApiError, clearSession, getJSON, getToken, getUser, login, onUnauthorized, wsUrl,
+  ApiError, clearSession, getJSON, getToken, getUser, homePageFor, login, onUnauthorized, wsUrl,
 } from './api.js';
 
 const L = window.L;
@@ -816,8 +816,13 @@ async function onLoginSubmit(event) {
   dom.loginSubmit.textContent = '登录中…';
   dom.loginError.hidden = true;
   try {
-    await login(username, password);
+    const { user } = await login(username, password);
     dom.loginPassword.value = '';
+    const home = homePageFor(user?.role);
+    if (home) {
+      window.location.replace(home); // grid officers and hotline staff have their own pages
+      return;
+    }
     startConsole();
   } catch (err) {
     dom.loginError.textContent = err.status === 401 ? (err.detail || '用户名或密码错误') : err.message;
@@ -878,7 +883,9 @@ function main() {
   setInterval(tickClock, 1000);
   setInterval(() => { if (state.running) refreshTimeDependent(); }, 30000);
 
-  if (getToken()) startConsole();
+  const home = getToken() && homePageFor(getUser()?.role);
+  if (home) window.location.replace(home);
+  else if (getToken()) startConsole();
   else showLogin();
 }
 
