@@ -36,6 +36,7 @@ check: lint typecheck test
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench.locator
 	$(BIN)/python -m bench.intake
+	$(BIN)/python -m bench.grid_import
 
 clean:
 	rm -rf data .pytest_cache .mypy_cache .ruff_cache

@@ -18,13 +18,18 @@ from sqlalchemy import text
 from sqlalchemy.orm.exc import StaleDataError
 
 from dispatch.auth import views as auth_views
+from dispatch.catalog import admin_views as catalog_admin_views
+from dispatch.catalog import explain_views
 from dispatch.catalog import views as catalog_views
 from dispatch.console import views as console_views
 from dispatch.console.hub import ConsoleHub
 from dispatch.db import new_session
 from dispatch.errors import DispatchError
 from dispatch.events import views as event_views
+from dispatch.gazetteer import views as gazetteer_views
+from dispatch.grids import admin_views as grid_admin_views
 from dispatch.grids import views as grid_views
+from dispatch.people import views as people_views
 from dispatch.queues import redis_connection
 from dispatch.stats import views as stats_views
 from dispatch.tickets import action_views
@@ -96,6 +101,11 @@ def create_app() -> FastAPI:
         catalog_views,
         console_views,
         stats_views,
+        grid_admin_views,
+        explain_views,
+        catalog_admin_views,
+        gazetteer_views,
+        people_views,
     ):
         app.include_router(module.router)
     if WEB_DIR.is_dir():

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from dispatch.admin_cli import register as register_admin
 from dispatch.config import get_settings
 
 log = logging.getLogger("grid-dispatch")
@@ -167,6 +168,7 @@ def main(argv: list[str] | None = None) -> None:
     worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
     worker.set_defaults(func=cmd_worker)
     sub.add_parser("scheduler", help="run the periodic-job scheduler").set_defaults(func=cmd_scheduler)
+    register_admin(sub)
     args = parser.parse_args(argv)
     args.func(args)
 

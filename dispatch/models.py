@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from dispatch.auth.models import User
 from dispatch.catalog.models import Category, Department, RoutingRule
 from dispatch.events.models import Attachment, Event
+from dispatch.gazetteer.models import AddressPoint
 from dispatch.grids.models import Area, GridVersion
 from dispatch.tickets.models import Ticket, TicketLog
 from dispatch.tickets.side_models import (
@@ -18,6 +19,7 @@ from dispatch.tickets.side_models import (
 metadata = SQLModel.metadata
 
 __all__ = [
+    "AddressPoint",
     "Area",
     "AssistTask",
     "Attachment",

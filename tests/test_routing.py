@@ -184,3 +184,13 @@ def test_concurrent_routers_cannot_both_win(
         .where(TicketLog.ticket_id == ticket.id, TicketLog.action == Action.ROUTE)
     ).one()
     assert routes == 1
+
+
+def test_address_only_call_is_placed_by_the_gazetteer(session: Session, redis_db: Redis) -> None:
+    from tests.helpers import hotline
+
+    ticket = hotline(session, call_id="ADDR-1", address="御河北路1号", category_code="06010")
+    assert ticket.lon is None
+    ticket = routed(session, ticket)
+    assert (ticket.lon, ticket.lat) == (113.1945667, 40.0761379)  # the gazetteer's point for 御河北路1号
+    assert ticket.state is TicketState.DISPATCHED and ticket.grid_code is not None

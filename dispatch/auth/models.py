@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel
 from sqlmodel import Field, SQLModel
 
-from dispatch.db import enum_type
+from dispatch.db import UTCDateTime, enum_type
 
 
 class Role(StrEnum):
@@ -45,6 +46,7 @@ class UserBase(SQLModel):
 class User(UserBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     password_hash: str = Field(max_length=255)
+    deactivated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # kept, never deleted
 
 
 class UserRead(UserBase):

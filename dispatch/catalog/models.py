@@ -36,6 +36,8 @@ class CategoryBase(SQLModel):
     limit_urgent: int = 0
     limit_urgent_unit: LimitUnit = Field(default=LimitUnit.WORKING_HOURS, sa_type=enum_type(LimitUnit))
     active: bool = True
+    default_department_code: str | None = Field(default=None, max_length=32)  # suggestion for dispatchers
+    needs_verification: bool = False  # closing needs an on-site check (核查)
 
 
 class Category(CategoryBase, table=True):

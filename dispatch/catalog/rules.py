@@ -18,6 +18,15 @@ class RuleMatch:
     conflict: tuple[RoutingRule, ...] = ()
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """A rule that applies at a place; lower ranks are more specific (area first, then category)."""
+
+    rule: RoutingRule
+    area_rank: int  # index in the area chain: 0 = the grid, … last = the district
+    category_rank: int  # 0 = the 小类 itself, 1 = its 大类
+
+
 class RuleBook:
     """All routing rules indexed by (category code, area code)."""
 
@@ -50,3 +59,12 @@ class RuleBook:
                 if len(departments) > 1:
                     return RuleMatch(rule=None, conflict=tuple(candidates))
         return RuleMatch(rule=None)
+
+    def candidates(self, category_code: str, area_chain: Sequence[str]) -> list[Candidate]:
+        """Every rule for this category (or its 大类) at any area of the chain, in the order `match` tries."""
+        found: list[Candidate] = []
+        for area_rank, area_code in enumerate(area_chain):
+            for category_rank, cat in enumerate(self.category_chain(category_code)):
+                for rule in self._by_key.get((cat, area_code), []):
+                    found.append(Candidate(rule, area_rank, category_rank))
+        return found

@@ -14,7 +14,9 @@ from dispatch.auth.models import Role, User
 from dispatch.auth.service import hash_password
 from dispatch.catalog.models import Category, Department, RoutingRule
 from dispatch.demo import catalog
+from dispatch.demo.gazetteer import CSV_PATH as GAZETTEER_CSV
 from dispatch.demo.geometry import DISTRICT_CODE, AreaSpec, generate_district
+from dispatch.gazetteer.importer import import_addresses
 from dispatch.grids.models import Area, AreaLevel, GridVersion
 
 DEMO_PASSWORD = "demo1234"
@@ -74,12 +76,16 @@ def seed_demo(session: Session, *, seed: int = 20261128) -> dict[str, int]:
         for spec in specs
     )
     session.flush()
+    addresses = import_addresses(session, GAZETTEER_CSV.read_text("utf-8"))
+    if not addresses.ok:
+        raise RuntimeError(f"demo gazetteer does not import: {addresses.problems[:3]}")
     return {
         "areas": len(specs),
         "grids": sum(1 for s in specs if s.level == "grid"),
         "departments": len(departments),
         "rules": rule_count,
         "users": len(officers) + len(DEMO_LOGINS),
+        "addresses": sum(addresses.counts.values()),
     }
 
 

@@ -12,6 +12,7 @@ import shapely
 from shapely.geometry import shape
 from sqlmodel import Session, col, select
 
+from dispatch import clock
 from dispatch.grids.models import Area, AreaLevel, GridVersion
 
 
@@ -67,7 +68,15 @@ def _chain(code: str, parent: dict[str, str | None]) -> tuple[str, ...]:
 
 
 def current_version_id(session: Session) -> int | None:
-    """Id of the grid version routing uses now: the newest active one."""
+    """Id of the grid version routing uses now: the active one with the latest effective time not in the
+    future (ties: the newest); if none is in effect yet, the newest active one."""
+    in_effect = session.exec(
+        select(GridVersion.id)
+        .where(col(GridVersion.active), col(GridVersion.effective_at) <= clock.now())
+        .order_by(col(GridVersion.effective_at).desc(), col(GridVersion.id).desc())
+    ).first()
+    if in_effect is not None:
+        return in_effect
     return session.exec(
         select(GridVersion.id).where(col(GridVersion.active)).order_by(col(GridVersion.id).desc())
     ).first()

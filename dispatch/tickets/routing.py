@@ -9,6 +9,7 @@ from sqlmodel import Session, col, select
 
 from dispatch import clock
 from dispatch.catalog.rules import RuleBook
+from dispatch.gazetteer.matcher import locate_address
 from dispatch.grids.locator import GridLocator, GridPlace, current_locator
 from dispatch.tickets.deadlines import start_clock
 from dispatch.tickets.duplicates import suggest as suggest_duplicates
@@ -29,7 +30,7 @@ class Decision:
 def decide(ticket: Ticket, places: Sequence[GridPlace], rules: RuleBook) -> Decision:
     """The routing decision for one ticket given the grids covering its position."""
     if ticket.lon is None or ticket.lat is None:
-        return Decision(None, None, None, "无坐标，需人工定位")
+        return Decision(None, None, None, ticket.manual_reason or "无坐标，需人工定位")
     if not places:
         return Decision(None, None, None, "位置不在任何网格内")
     matches = [(place, rules.match(ticket.category_code, place.chain)) for place in places]
@@ -58,6 +59,7 @@ def route_batch(session: Session, ticket_ids: Sequence[int]) -> dict[str, int]:
     counts = {"dispatched": 0, "manual": 0, "skipped": len(set(ticket_ids)) - len(tickets)}
     if not tickets:
         return counts
+    place_by_address(session, tickets)
     locator = current_locator(session)
     rules = RuleBook.load(session)
     places = _locate(locator, tickets)
@@ -87,6 +89,18 @@ def route_batch(session: Session, ticket_ids: Sequence[int]) -> dict[str, int]:
         counts["dispatched"] += 1
     suggest_duplicates(session, tickets)
     return counts
+
+
+def place_by_address(session: Session, tickets: Sequence[Ticket]) -> None:
+    """Give address-only tickets the position of a confident gazetteer match (left unplaced otherwise)."""
+    for ticket in tickets:
+        if ticket.lon is not None or not ticket.address:
+            continue
+        match, candidates = locate_address(session, ticket.address)
+        if match is not None:
+            ticket.lon, ticket.lat = match.lon, match.lat
+        elif candidates:
+            ticket.manual_reason = f"地址无法唯一定位（{len(candidates)} 个候选）"
 
 
 def _locate(locator: GridLocator | None, tickets: Sequence[Ticket]) -> list[list[GridPlace]]:
