@@ -85,3 +85,31 @@ def test_department_sees_only_its_own_tickets(client: TestClient, login: Login, 
             seen.append(ws.receive_json())
         assert {m["ticket"]["id"] for m in seen} == {call}
         assert seen[-1]["ticket"]["caller_phone"] == "137****5678"
+
+
+def test_department_sees_a_ticket_leave_and_co_handled_tickets(
+    client: TestClient, login: Login, run_worker
+) -> None:  # type: ignore[no-untyped-def]
+    from tests.workflow_helpers import Desk, department_id
+
+    desk = Desk(client, login)
+    ticket = desk.patrol("06010")
+    run_worker()
+    with (
+        client.websocket_connect(f"/api/console/ws?token={token(desk.headers('cg1'))}&since=0") as cg,
+        client.websocket_connect(f"/api/console/ws?token={token(desk.headers('zj1'))}&since=0") as zj,
+    ):
+        assert [cg.receive_json()["action"] for _ in range(2)] == ["intake", "route"]
+        deadline = "2030-01-01T00:00:00+08:00"
+        desk.act(
+            "dispatcher",
+            ticket,
+            "assists",
+            {"department_id": department_id("zj"), "part": "协助", "deadline_at": deadline},
+        )
+        # zj saw nothing of the ticket before; from now on it co-handles it and gets its changes.
+        assert zj.receive_json()["action"] == "add_assist"
+        assert cg.receive_json()["action"] == "add_assist"
+        desk.act("cg1", ticket, "return", {"reason": "非本部门"})
+        desk.act("dispatcher", ticket, "redispatch", {"department_id": department_id("ga")})
+        assert [cg.receive_json()["action"] for _ in range(2)] == ["return", "redispatch"]  # sees it leave

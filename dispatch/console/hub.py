@@ -61,11 +61,11 @@ class ConsoleHub:
         self._tasks = [asyncio.create_task(self._pump_loop()), asyncio.create_task(self._listen())]
 
     async def stop(self) -> None:
+        """Cancel the background tasks; give up waiting after a few seconds (shutdown must not hang)."""
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=5)
 
     async def join(self, user: User, since: int) -> Client:
         """Register a client and queue everything it missed since `since` (a reset if that is too much)."""

@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 from dispatch.auth.models import CENTRE_ROLES, Role, User
 from dispatch.tickets.models import Ticket, TicketLog
 from dispatch.tickets.service import present
+from dispatch.tickets.side_models import AssistTask
 
 
 @dataclass(frozen=True)
@@ -17,18 +18,18 @@ class Change:
     """One ticket log row as a console message, with what deciding who may see it needs."""
 
     seq: int
-    department_id: int | None
+    department_ids: frozenset[int]
     source: str
     reporter_id: int | None
     masked: dict[str, Any]
     caller_phone: str | None
 
     def visible_to(self, user: User) -> bool:
-        """The same rule as the ticket lists: a department its own tickets, hotline staff hotline tickets."""
+        """As the ticket lists: a department its own and co-handled tickets, hotline staff hotline tickets."""
         if user.role in CENTRE_ROLES:
             return True
         if user.role is Role.DEPARTMENT:
-            return self.department_id is not None and self.department_id == user.department_id
+            return user.department_id in self.department_ids
         if user.role is Role.HOTLINE:
             return self.source == "hotline"
         return self.reporter_id is not None and self.reporter_id == user.id
@@ -54,13 +55,29 @@ def changes_after(
     tickets = session.exec(select(Ticket).where(col(Ticket.id).in_(ticket_ids))).all()
     by_id = {t.id: t for t in tickets}
     views = {v.id: v.model_dump(mode="json") for v in present(session, tickets, viewer=None)}
+    assisting: dict[int, set[int]] = {}
+    for ticket_id, department_id in session.exec(
+        select(AssistTask.ticket_id, AssistTask.department_id).where(
+            col(AssistTask.ticket_id).in_(ticket_ids)
+        )
+    ):
+        assisting.setdefault(ticket_id, set()).add(department_id)
     changes = []
     for entry in entries:
         ticket = by_id[entry.ticket_id]
         changes.append(
             Change(
                 seq=entry.id or 0,
-                department_id=ticket.department_id,
+                # The responsible department, co-handlers, and a department the ticket just left.
+                department_ids=frozenset(
+                    d
+                    for d in (
+                        ticket.department_id,
+                        entry.data.get("from_department_id"),
+                        *assisting.get(ticket.id or 0, ()),
+                    )
+                    if isinstance(d, int)
+                ),
                 source=ticket.source.value,
                 reporter_id=ticket.reporter_id,
                 caller_phone=ticket.caller_phone,
