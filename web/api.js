@@ -23,7 +23,12 @@ export class ApiError extends Error {
 }
 
 /** The page each role works in; roles without an entry stay on the console (index.html). */
-const HOME_PAGES = { grid_officer: 'officer.html', hotline_operator: 'hotline.html' };
+const HOME_PAGES = {
+  grid_officer: 'officer.html',
+  hotline_operator: 'hotline.html',
+  department_staff: 'workbench.html',
+};
+// Leaders stay on the console (they 督办 from its ticket panel); its "领导看板" link opens dashboard.html.
 
 export function homePageFor(role) {
   return HOME_PAGES[role] || null;

@@ -8,12 +8,14 @@
 import {
   ApiError, clearSession, getJSON, getToken, getUser, homePageFor, login, onUnauthorized, wsUrl,
 } from './api.js';
+import { STATE_SHORT, WARNING_LABELS, isOverdue } from './labels.js';
+import { TicketPanel } from './ticket-panel.js';
 
 const L = window.L;
 
 // ---------------------------------------------------------------- labels --
 
-const STATE_LABELS = { new: '待派遣', manual: '待人工派遣', dispatched: '已派遣' };
+const STATE_LABELS = STATE_SHORT; // every state, from labels.js
 const SOURCE_LABELS = { patrol: '网格员上报', hotline: '12345热线' };
 const URGENCY_LABELS = { urgent: '紧急', normal: '一般' };
 const LEVEL_LABELS = { district: '区', street: '街道', community: '社区', grid: '网格' };
@@ -29,6 +31,9 @@ const ROLE_LABELS = {
   hotline_operator: '12345受理员',
 };
 const ACTION_LABELS = { intake: '受理', route: '自动派遣', dispatch: '派遣' };
+// Quick filters beside the counters (not states): 超期 and 临期 by the server's warning level.
+const QUICK_FILTERS = { overdue: '超期', yellow: '临期' };
+const WARNING_RINGS = { yellow: '#f5b700', red: '#e03131', escalated: '#a61e4d' };
 
 const STATE_COLORS = { new: '#1d6fd6', manual: '#f08c00', dispatched: '#2b9a3e' };
 const OTHER_STATE_COLOR = '#7b8794';
@@ -369,10 +374,11 @@ function markerPopup(t) {
 
 function markerStyle(t) {
   const urgent = t.urgency === 'urgent';
+  const ring = WARNING_RINGS[t.warning_level] || (isOverdue(t) ? WARNING_RINGS.red : null);
   return {
-    radius: urgent ? 8 : 6.5,
-    color: urgent ? '#c92a2a' : '#ffffff',
-    weight: urgent ? 3 : 2,
+    radius: urgent || ring ? 8 : 6.5,
+    color: ring || (urgent ? '#c92a2a' : '#ffffff'),
+    weight: ring ? 4 : urgent ? 3 : 2,
     opacity: 1,
     fillColor: stateColor(t.state),
     fillOpacity: 0.95,
@@ -403,11 +409,13 @@ function upsertMarker(t, flash) {
   } else {
     marker.setLatLng(latlng);
     marker.setStyle(markerStyle(t));
+    if (marker.isPopupOpen()) marker.setPopupContent(markerPopup(t)); // keep an open popup current
   }
   const path = marker.getElement();
   if (path) {
     path.dataset.ticketId = t.id;
     path.dataset.state = t.state;
+    path.dataset.warning = t.warning_level || 'none';
     if (flash) restartAnimation(path, 'marker-flash');
   }
   if (t.state !== 'dispatched') marker.bringToFront(); // open work stays on top
@@ -472,6 +480,9 @@ function buildRow(t) {
     el('span', { className: 'ticket-number', 'data-testid': 'ticket-number' }, t.number),
     el('span', { className: `badge ${stateClass(t.state)}`, 'data-testid': 'ticket-state' }, stateLabel(t.state)),
     t.urgency === 'urgent' && el('span', { className: 'badge badge-urgent', 'data-testid': 'ticket-urgency' }, '紧急'),
+    WARNING_LABELS[t.warning_level] && el('span', {
+      className: `badge badge-warn-${t.warning_level}`, 'data-testid': 'ticket-warning',
+    }, WARNING_LABELS[t.warning_level]),
     el('span', { className: `source source-${t.source}` }, SOURCE_LABELS[t.source] || t.source || ''),
     el('time', {
       className: 'ticket-time', 'data-testid': 'ticket-time', datetime: t.created_at || '',
@@ -500,6 +511,8 @@ function matchesFilter(t, today = chinaDay(new Date())) {
     const d = toDate(t.created_at);
     return !!d && chinaDay(d) === today;
   }
+  if (state.filter === 'overdue') return isOverdue(t);
+  if (state.filter === 'yellow') return t.warning_level === 'yellow';
   return t.state === state.filter;
 }
 
@@ -567,6 +580,13 @@ function updateCounters() {
     button.setAttribute('aria-pressed', String(pressed));
     button.classList.toggle('is-active', pressed);
   }
+  for (const chip of document.querySelectorAll('.quick-filter')) {
+    const key = chip.dataset.filter;
+    const n = [...state.tickets.values()].filter((t) => (key === 'overdue' ? isOverdue(t)
+      : key === 'yellow' ? t.warning_level === 'yellow' : t.state === key)).length;
+    chip.querySelector('.quick-count').textContent = n;
+    chip.setAttribute('aria-pressed', String(state.filter === key));
+  }
   updateListInfo();
 }
 
@@ -578,7 +598,7 @@ function updateListInfo() {
   dom.listCount.textContent = `${visible} 条`;
   dom.listFilter.replaceChildren();
   if (state.filter) {
-    const label = state.filter === 'today' ? '今日受理' : stateLabel(state.filter);
+    const label = state.filter === 'today' ? '今日受理' : QUICK_FILTERS[state.filter] || stateLabel(state.filter);
     dom.listFilter.append(el('button', {
       type: 'button', className: 'filter-chip', title: '清除筛选', 'data-testid': 'clear-filter',
     }, `筛选：${label} ✕`));
@@ -625,6 +645,22 @@ function selectTicket(id, { fromMap = false } = {}) {
     map.setView(marker.getLatLng(), Math.max(map.getZoom(), 15));
     marker.openPopup();
   }
+  if (panel && id != null) panel.open(id);
+}
+
+// The ticket panel (ticket-panel.js): opened by a row or a marker, refreshed by the live feed.
+let panel = null;
+function ensurePanel() {
+  if (!panel) {
+    panel = new TicketPanel(document.querySelector('.map-panel'), {
+      onAction: (detail) => { if (detail && state.tickets.has(detail.id)) upsertTicket(detail); },
+      onClose: () => {
+        state.rows.get(state.selectedId)?.setAttribute('aria-selected', 'false');
+        state.selectedId = null;
+      },
+    });
+  }
+  panel.user = getUser();
 }
 
 function clearTickets() {
@@ -684,6 +720,7 @@ function applyMessage(raw) {
   if (!msg.ticket) return;
   state.lastChange.set(msg.ticket.id, { actor: msg.actor, action: msg.action, at: msg.at });
   upsertTicket(msg.ticket, { flash: true });
+  panel?.changed(msg.ticket);
   trimTickets();
   updateCounters();
 }
@@ -778,6 +815,7 @@ function startConsole() {
   setConnection('connecting');
   dom.conn.title = '';
   initMap();
+  ensurePanel();
   loadBaseGrids();
   startFeed();
 }
@@ -792,6 +830,7 @@ function stopConsole() {
     state.ws = null; // its close event is ignored from now on
     ws.close(1000, 'logout');
   }
+  if (panel?.isOpen) panel.close();
   clearTickets();
   clearGridLayers();
   setConnection('connecting');
@@ -853,7 +892,7 @@ function main() {
   onUnauthorized(expireSession);
   dom.loginForm.addEventListener('submit', onLoginSubmit);
   dom.logout.addEventListener('click', onLogout);
-  for (const button of dom.counters) {
+  for (const button of [...dom.counters, ...document.querySelectorAll('.quick-filter')]) {
     button.addEventListener('click', () => setFilter(button.dataset.filter));
   }
   dom.listFilter.addEventListener('click', (e) => {
