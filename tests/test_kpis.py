@@ -149,3 +149,17 @@ def test_kpis_need_a_valid_period_and_role(desk: Desk) -> None:
         params={"date_from": "2026-12-01T00:00:00+08:00", "date_to": "2026-11-01T00:00:00+08:00"},
     )
     assert answer.status_code == 422 and answer.json()["field"] == "date_to"
+
+
+def test_heat_counts_tickets_per_grid(desk: Desk, run_worker: Callable[[], None]) -> None:
+    for _ in range(3):
+        desk.patrol("06010")
+    desk.patrol("06010", street="140213051")
+    run_worker()
+    start = (clock.now() - timedelta(days=1)).isoformat()
+    end = (clock.now() + timedelta(days=1)).isoformat()
+    answer = desk.client.get(
+        "/api/stats/heat", headers=desk.headers("leader"), params={"date_from": start, "date_to": end}
+    )
+    assert answer.status_code == 200
+    assert [g["count"] for g in answer.json()["grids"]] == [3, 1]

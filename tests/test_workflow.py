@@ -252,3 +252,27 @@ def test_two_staff_sign_at_once_exactly_one_wins(database_url: str, desk: Desk, 
         t.join(timeout=30)
     assert sorted(statuses) == [200, 409]
     assert desk.actions("dispatcher", dispatched).count("sign") == 1
+
+
+def test_allowed_actions_fit_the_viewer_and_the_ticket(desk: Desk, dispatched: int) -> None:
+    zj = department_id("zj")
+    deadline = (clock.now() + timedelta(days=3)).isoformat()
+    desk.act(
+        "dispatcher", dispatched, "assists", {"department_id": zj, "part": "协助", "deadline_at": deadline}
+    )
+    assert set(desk.get("zj1", dispatched)["allowed_actions"]) == {"assist_sign", "escalate"}
+    assert "sign" in desk.get("cg1", dispatched)["allowed_actions"]
+    desk.act("cg1", dispatched, "sign")
+    assert "approve_extension" not in desk.get("shiftlead", dispatched)["allowed_actions"]  # nothing pending
+    wanted = (
+        datetime.fromisoformat(desk.get("cg1", dispatched)["deadline_at"]) + timedelta(days=1)
+    ).isoformat()
+    desk.act("cg1", dispatched, "extensions", {"new_deadline_at": wanted, "reason": "协调"})
+    assert "request_extension" not in desk.get("cg1", dispatched)["allowed_actions"]  # one pending at a time
+    assert {"approve_extension", "refuse_extension"} <= set(
+        desk.get("shiftlead", dispatched)["allowed_actions"]
+    )
+    listed = desk.client.get("/api/tickets", headers=desk.headers("cg1")).json()["items"][0]
+    assert listed["assist_department_ids"] == [zj] and listed["working_minutes_left"] > 0
+    reporter = desk.get("dispatcher", dispatched)["reporters"][0]
+    assert reporter["name"] and reporter["user_id"]  # the grid officer's name

@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from dispatch.catalog.models import Category, Department
 from dispatch.grids.service import names_for
-from dispatch.tickets.models import Action, Ticket, TicketLog
+from dispatch.tickets.models import Action, Ticket, TicketLog, TicketState
 
 DISPATCH_ACTIONS = {Action.ROUTE, Action.DISPATCH, Action.REDISPATCH, Action.REOPEN}
 SATISFIED = {"satisfied", "basically_satisfied"}
@@ -179,5 +179,21 @@ def _name_rows(session: Session, group_by: GroupBy, rows: dict[str, KpiRow]) -> 
         names = {"all": "全区"}
     else:
         names = names_for(session, {k for k in rows if k})
+    unnamed = "未派遣" if group_by is GroupBy.DEPARTMENT else "未定位"
     for key, row in rows.items():
-        row.name = names.get(key, key or "未定位")
+        row.name = names.get(key, key or unnamed)
+
+
+def grid_counts(session: Session, *, date_from: datetime, date_to: datetime) -> list[dict[str, object]]:
+    """Tickets per grid created in [date_from, date_to), for heat maps (merged duplicates not counted)."""
+    rows = session.exec(
+        select(Ticket.grid_code, func.count())
+        .where(
+            col(Ticket.created_at) >= date_from,
+            col(Ticket.created_at) < date_to,
+            col(Ticket.grid_code).is_not(None),
+            Ticket.state != TicketState.MERGED,
+        )
+        .group_by(col(Ticket.grid_code))
+    ).all()
+    return [{"grid_code": code, "count": count} for code, count in sorted(rows, key=lambda r: -r[1])]

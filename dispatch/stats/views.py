@@ -12,10 +12,22 @@ from dispatch.auth.models import Role, User
 from dispatch.db import SessionDep
 from dispatch.errors import InvalidInput
 from dispatch.stats.export import to_csv, to_xlsx
-from dispatch.stats.service import GroupBy, compute
+from dispatch.stats.service import GroupBy, compute, grid_counts
 
 router = APIRouter(prefix="/api/stats", tags=["stats"])
 Viewer = Annotated[User, Depends(require_role(Role.LEADER, Role.SHIFT_LEAD, Role.DISPATCHER, Role.ADMIN))]
+
+
+def _period(date_from: datetime, date_to: datetime) -> None:
+    if date_from.tzinfo is None or date_to.tzinfo is None or date_to <= date_from:
+        raise InvalidInput("时间段须带时区，且结束晚于开始", field="date_to")
+
+
+@router.get("/heat")
+def heat(_: Viewer, session: SessionDep, date_from: datetime, date_to: datetime) -> dict[str, object]:
+    """Tickets per grid in [date_from, date_to), for the dashboard's heat map."""
+    _period(date_from, date_to)
+    return {"grids": grid_counts(session, date_from=date_from, date_to=date_to)}
 
 
 @router.get("/kpis", response_model=None)
@@ -28,8 +40,7 @@ def kpis(
     format: Annotated[Literal["json", "csv", "xlsx"], Query()] = "json",  # noqa: A002 - the query name users see
 ) -> Response | dict[str, object]:
     """KPIs of tickets created in [date_from, date_to) per department, street, community, grid or category."""
-    if date_from.tzinfo is None or date_to.tzinfo is None or date_to <= date_from:
-        raise InvalidInput("时间段须带时区，且结束晚于开始", field="date_to")
+    _period(date_from, date_to)
     rows = compute(session, group_by=group_by, date_from=date_from, date_to=date_to)
     if format == "json":
         return {"group_by": group_by, "date_from": date_from, "date_to": date_to, "rows": rows}

@@ -26,7 +26,7 @@ from dispatch.tickets.side_models import (
     Notice,
     TicketReporter,
 )
-from dispatch.tickets.transitions import allowed_actions
+from dispatch.tickets.workflow import available_actions
 
 T = TypeVar("T", AssistTask, DuplicateSuggestion, ExtensionRequest, Notice, TicketReporter)
 
@@ -61,6 +61,9 @@ def detail(session: Session, *, ticket: Ticket, viewer: User) -> TicketDetail:
     assists = _rows(session, AssistTask, ticket_id)
     names = dict(session.exec(select(Department.id, Department.name)).all())
     suggestions = _rows(session, DuplicateSuggestion, ticket_id)
+    reporters = _rows(session, TicketReporter, ticket_id)
+    user_ids = {r.user_id for r in reporters if r.user_id is not None}
+    users = dict(session.exec(select(User.id, User.full_name).where(col(User.id).in_(user_ids))).all())
     found = [session.get(Ticket, s.candidate_id) for s in suggestions]
     candidates = {t.id: t for t in present(session, [c for c in found if c is not None], viewer=viewer)}
     return TicketDetail(
@@ -69,15 +72,16 @@ def detail(session: Session, *, ticket: Ticket, viewer: User) -> TicketDetail:
         attachment_ids=[
             i for i in session.exec(select(Attachment.id).where(Attachment.ticket_id == ticket_id)) if i
         ],
-        allowed_actions=allowed_actions(ticket.state, viewer.role),
+        allowed_actions=available_actions(session, ticket, viewer),
         reporters=[
             ReporterRead(
+                name=r.caller_name or (users.get(r.user_id or 0) or ""),
                 caller_name=r.caller_name,
                 user_id=r.user_id,
                 reported_at=r.reported_at,
                 caller_phone=r.caller_phone if show_phone else mask_phone(r.caller_phone),
             )
-            for r in _rows(session, TicketReporter, ticket_id)
+            for r in reporters
         ],
         extensions=[
             ExtensionRead.model_validate(e, from_attributes=True)

@@ -212,6 +212,9 @@ class TicketRead(TicketBase):
     reject_reason: str | None = None
     closed_at: datetime | None = None
     lock_version: int = 1
+    open_notice_count: int = 0
+    assist_department_ids: list[int] = []
+    working_minutes_left: int | None = None
 
 
 class TicketLogRead(BaseModel):

@@ -77,6 +77,7 @@ class MergeBody(Body):
 
 
 class ReporterRead(BaseModel):
+    name: str = ""  # the caller, or the reporting grid officer
     caller_name: str | None
     caller_phone: str | None
     user_id: int | None

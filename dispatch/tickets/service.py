@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_
@@ -25,8 +26,9 @@ from dispatch.tickets.models import (
     TicketQuery,
     TicketRead,
 )
-from dispatch.tickets.side_models import AssistTask
+from dispatch.tickets.side_models import AssistTask, Notice
 from dispatch.tickets.transitions import TRANSITIONS, allowed_actions
+from dispatch.worktime import working_minutes_between
 
 SYSTEM_ACTOR = "系统"
 
@@ -155,6 +157,20 @@ def present(session: Session, tickets: Sequence[Ticket], *, viewer: User | None)
     )
     grid_names = names_for(session, {t.grid_code for t in tickets if t.grid_code})
     show_phone = viewer is not None and viewer.role is Role.HOTLINE
+    ids = [t.id for t in tickets if t.id is not None]
+    open_notices: dict[int, int] = dict(
+        session.exec(
+            select(Notice.ticket_id, func.count())
+            .where(col(Notice.ticket_id).in_(ids), col(Notice.acknowledged_at).is_(None))
+            .group_by(col(Notice.ticket_id))
+        ).all()
+    )
+    assists: dict[int, list[int]] = {}
+    for ticket_id, department_id in session.exec(
+        select(AssistTask.ticket_id, AssistTask.department_id).where(col(AssistTask.ticket_id).in_(ids))
+    ):
+        assists.setdefault(ticket_id, []).append(department_id)
+    now = clock.now()
     return [
         TicketRead.model_validate(
             t,
@@ -163,7 +179,19 @@ def present(session: Session, tickets: Sequence[Ticket], *, viewer: User | None)
                 "grid_name": grid_names.get(t.grid_code or ""),
                 "department_name": department_names.get(t.department_id or 0),
                 "caller_phone": t.caller_phone if show_phone else mask_phone(t.caller_phone),
+                "open_notice_count": open_notices.get(t.id or 0, 0),
+                "assist_department_ids": assists.get(t.id or 0, []),
+                "working_minutes_left": _working_minutes_left(t, now),
             },
         )
         for t in tickets
     ]
+
+
+def _working_minutes_left(ticket: Ticket, now: datetime) -> int | None:
+    """Working minutes until the deadline (negative: overdue by that much); None when no clock runs."""
+    if ticket.deadline_at is None or ticket.state not in CLOCK_STATES:
+        return None
+    if ticket.deadline_at >= now:
+        return working_minutes_between(now, ticket.deadline_at)
+    return -working_minutes_between(ticket.deadline_at, now)

@@ -519,3 +519,41 @@ def open_notices(session: Session, ticket_id: int) -> list[Notice]:
             select(Notice).where(Notice.ticket_id == ticket_id, col(Notice.acknowledged_at).is_(None))
         )
     )
+
+
+def available_actions(session: Session, ticket: Ticket, viewer: User) -> list[Action]:
+    """What `viewer` can do on this ticket now: the table's actions for the role, narrowed by the
+    department, pending extension requests, open notices, co-handling parts and the ticket's source."""
+    pending = session.exec(
+        select(ExtensionRequest.id).where(
+            ExtensionRequest.ticket_id == ticket.id, ExtensionRequest.status == RequestStatus.PENDING
+        )
+    ).first()
+    has_notice = bool(open_notices(session, ticket.id or 0))
+    my_tasks = {
+        t.status
+        for t in session.exec(
+            select(AssistTask).where(
+                AssistTask.ticket_id == ticket.id, AssistTask.department_id == viewer.department_id
+            )
+        )
+    }
+    checks: dict[Action, bool] = {
+        Action.APPROVE_EXTENSION: pending is not None,
+        Action.REFUSE_EXTENSION: pending is not None,
+        Action.REQUEST_EXTENSION: pending is None,
+        Action.ACK_URGE: has_notice,
+        Action.ASSIST_SIGN: AssistStatus.PENDING in my_tasks,
+        Action.ASSIST_FEEDBACK: AssistStatus.SIGNED in my_tasks,
+        Action.CALLBACK: ticket.source.value == "hotline",
+        Action.REOPEN: False,  # 重办 follows a 不满意 callback
+        Action.SELF_RESOLVE: False,  # chosen at intake
+        Action.ESCALATE: ticket.escalation_level is not EscalationLevel.DISTRICT
+        and (viewer.role is not Role.GRID_OFFICER or ticket.reporter_id == viewer.id),
+    }
+    return [
+        action
+        for action in allowed_actions(ticket.state, viewer.role)
+        if checks.get(action, True)
+        and (action not in OWN_DEPARTMENT_ACTIONS or viewer.department_id == ticket.department_id)
+    ]
