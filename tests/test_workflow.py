@@ -276,3 +276,39 @@ def test_allowed_actions_fit_the_viewer_and_the_ticket(desk: Desk, dispatched: i
     assert listed["assist_department_ids"] == [zj] and listed["working_minutes_left"] > 0
     reporter = desk.get("dispatcher", dispatched)["reporters"][0]
     assert reporter["name"] and reporter["user_id"]  # the grid officer's name
+
+
+def test_duplicate_hints_while_typing_and_callback_list(desk: Desk, run_worker: Callable[[], None]) -> None:
+    first = desk.call("SIM-1")
+    lon, lat = inside(grids_in("140213050")[0])
+    hints = desk.client.get(
+        "/api/tickets/similar",
+        headers=desk.headers("hotline"),
+        params={
+            "category_code": "06010",
+            "lon": lon,
+            "lat": lat,
+            "caller_phone": "13511112222",
+            "address": "永泰街道某小区3号楼",
+        },
+    ).json()
+    assert [(h["id"], h["distance_m"], h["same_caller"]) for h in hints] == [(first, 0.0, True)]
+    other_category = desk.client.get(
+        "/api/tickets/similar",
+        headers=desk.headers("hotline"),
+        params={"category_code": "09006", "lon": lon, "lat": lat},
+    ).json()
+    assert other_category == []
+    run_worker()
+    desk.act("cg1", first, "sign")
+    desk.client.post(f"/api/tickets/{first}/feedback", headers=desk.headers("cg1"), data={"text": "已办"})
+    desk.act("dispatcher", first, "verify", {"passed": True})
+    pending = desk.client.get("/api/tickets?callback_pending=true", headers=desk.headers("hotline")).json()[
+        "items"
+    ]
+    assert [t["id"] for t in pending] == [first]
+    desk.act("hotline", first, "callback", {"satisfaction": "satisfied"})
+    assert (
+        desk.client.get("/api/tickets?callback_pending=true", headers=desk.headers("hotline")).json()["items"]
+        == []
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlmodel import Session, col, select
@@ -38,52 +39,80 @@ def _normalise_address(text: str) -> str:
     return "".join(text.split()).replace("號", "号")
 
 
-def suggest(session: Session, tickets: Sequence[Ticket]) -> int:
-    """Store duplicate suggestions for these (new) tickets; returns how many were stored."""
+@dataclass(frozen=True)
+class Candidate:
+    ticket: Ticket
+    distance_m: float
+    same_caller: bool
+
+
+def find_candidates(
+    session: Session,
+    *,
+    category_code: str,
+    lon: float | None,
+    lat: float | None,
+    caller_phone: str | None = None,
+    address: str = "",
+    exclude_id: int | None = None,
+) -> list[Candidate]:
+    """Open, recent tickets that look like the same problem: same category within the radius, or the
+    same caller about the same address. Nearest first."""
     settings = get_settings()
     since = clock.now() - timedelta(hours=settings.duplicate_window_h)
     radius = settings.duplicate_radius_m
-    dlat = radius / 111_000
+    base = select(Ticket).where(col(Ticket.state).in_(CANDIDATE_STATES), col(Ticket.created_at) >= since)
+    if exclude_id is not None:
+        base = base.where(col(Ticket.id) != exclude_id)
+    found: dict[int, Candidate] = {}
+    if lon is not None and lat is not None:
+        dlat = radius / 111_000
+        dlon = dlat / max(math.cos(math.radians(lat)), 0.01)
+        nearby = session.exec(
+            base.where(
+                Ticket.category_code == category_code,
+                col(Ticket.lon).between(lon - dlon, lon + dlon),
+                col(Ticket.lat).between(lat - dlat, lat + dlat),
+            )
+        ).all()
+        for other in nearby:
+            if other.lon is None or other.lat is None or other.id is None:
+                continue
+            d = distance_m(lon, lat, other.lon, other.lat)
+            if d <= radius:
+                found[other.id] = Candidate(other, round(d, 1), False)
+    if caller_phone and address:
+        wanted = _normalise_address(address)
+        for other in session.exec(base.where(Ticket.caller_phone == caller_phone)).all():
+            if other.id is None or _normalise_address(other.address) != wanted:
+                continue
+            previous = found.get(other.id)
+            found[other.id] = Candidate(other, previous.distance_m if previous else 0.0, True)
+    return sorted(found.values(), key=lambda c: (c.distance_m, c.ticket.id or 0))
+
+
+def suggest(session: Session, tickets: Sequence[Ticket]) -> int:
+    """Store duplicate suggestions for these (new) tickets; returns how many were stored."""
     stored = 0
     for ticket in tickets:
-        found: dict[int, DuplicateSuggestion] = {}
-        base = select(Ticket).where(
-            col(Ticket.id) != ticket.id,
-            col(Ticket.state).in_(CANDIDATE_STATES),
-            col(Ticket.created_at) >= since,
+        candidates = find_candidates(
+            session,
+            category_code=ticket.category_code,
+            lon=ticket.lon,
+            lat=ticket.lat,
+            caller_phone=ticket.caller_phone,
+            address=ticket.address,
+            exclude_id=ticket.id,
         )
-        if ticket.lon is not None and ticket.lat is not None:
-            dlon = dlat / max(math.cos(math.radians(ticket.lat)), 0.01)
-            nearby = session.exec(
-                base.where(
-                    Ticket.category_code == ticket.category_code,
-                    col(Ticket.lon).between(ticket.lon - dlon, ticket.lon + dlon),
-                    col(Ticket.lat).between(ticket.lat - dlat, ticket.lat + dlat),
-                )
-            ).all()
-            for other in nearby:
-                if other.lon is None or other.lat is None:
-                    continue
-                d = distance_m(ticket.lon, ticket.lat, other.lon, other.lat)
-                if d <= radius and other.id is not None:
-                    found[other.id] = DuplicateSuggestion(
-                        ticket_id=ticket.id or 0,
-                        candidate_id=other.id,
-                        distance_m=round(d, 1),
-                        created_at=clock.now(),
-                    )
-        if ticket.caller_phone and ticket.address:
-            same_caller = session.exec(base.where(Ticket.caller_phone == ticket.caller_phone)).all()
-            for other in same_caller:
-                if other.id is None or _normalise_address(other.address) != _normalise_address(
-                    ticket.address
-                ):
-                    continue
-                suggestion = found.get(other.id) or DuplicateSuggestion(
-                    ticket_id=ticket.id or 0, candidate_id=other.id, distance_m=0.0, created_at=clock.now()
-                )
-                suggestion.same_caller = True
-                found[other.id] = suggestion
-        session.add_all(found.values())
-        stored += len(found)
+        session.add_all(
+            DuplicateSuggestion(
+                ticket_id=ticket.id or 0,
+                candidate_id=c.ticket.id or 0,
+                distance_m=c.distance_m,
+                same_caller=c.same_caller,
+                created_at=clock.now(),
+            )
+            for c in candidates
+        )
+        stored += len(candidates)
     return stored

@@ -245,6 +245,8 @@ class TicketQuery(BaseModel):
     """Filters of a workbench or console list."""
 
     state: list[TicketState] = []
+    source: Source | None = None
+    callback_pending: bool = False  # closed hotline tickets not yet called back (回访)
     overdue: bool = False
     warning: WarningLevel | None = None
     category_code: str | None = None

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints
 
-from dispatch.tickets.models import Action, Satisfaction, TicketLogRead, TicketRead
+from dispatch.tickets.models import Action, Satisfaction, TicketLogRead, TicketRead, TicketState
 from dispatch.tickets.side_models import AssistStatus, RequestStatus
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
@@ -116,6 +116,20 @@ class NoticeRead(BaseModel):
 
 class DuplicateRead(BaseModel):
     candidate: TicketRead
+    distance_m: float
+    same_caller: bool
+
+
+class SimilarRead(BaseModel):
+    """A possible duplicate shown while typing: just enough to recognise it (no caller data)."""
+
+    id: int
+    number: str | None
+    state: TicketState
+    category_name: str
+    address: str
+    grid_name: str | None
+    created_at: datetime
     distance_m: float
     same_caller: bool
 

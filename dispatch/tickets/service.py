@@ -16,6 +16,7 @@ from dispatch.catalog.models import Category, Department
 from dispatch.console.publisher import notify_after_commit
 from dispatch.db import lock_log_sequence
 from dispatch.errors import InvalidTransition, NotFound
+from dispatch.events.models import Source
 from dispatch.grids.service import names_for
 from dispatch.tickets.models import (
     CLOCK_STATES,
@@ -25,6 +26,7 @@ from dispatch.tickets.models import (
     TicketLog,
     TicketQuery,
     TicketRead,
+    TicketState,
 )
 from dispatch.tickets.side_models import AssistTask, Notice
 from dispatch.tickets.transitions import TRANSITIONS, allowed_actions
@@ -106,6 +108,14 @@ def list_visible(session: Session, *, viewer: User, query: TicketQuery) -> list[
     statement = select(Ticket).where(visibility(viewer))
     if query.state:
         statement = statement.where(col(Ticket.state).in_(query.state))
+    if query.source is not None:
+        statement = statement.where(Ticket.source == query.source)
+    if query.callback_pending:
+        statement = statement.where(
+            Ticket.state == TicketState.CLOSED,
+            Ticket.source == Source.HOTLINE,
+            col(Ticket.satisfaction).is_(None),
+        )
     if query.category_code:
         statement = statement.where(col(Ticket.category_code).startswith(query.category_code))
     if query.grid_code:

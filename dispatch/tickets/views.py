@@ -7,13 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from dispatch.auth.deps import CurrentUser
+from dispatch.auth.models import Role
 from dispatch.db import SessionDep
-from dispatch.errors import NotFound
+from dispatch.errors import Forbidden, NotFound
 from dispatch.events.models import Attachment
 from dispatch.tickets import service
 from dispatch.tickets.detail import detail
+from dispatch.tickets.duplicates import find_candidates
 from dispatch.tickets.models import TicketPage, TicketQuery
-from dispatch.tickets.schemas import TicketDetail
+from dispatch.tickets.schemas import SimilarRead, TicketDetail
 
 router = APIRouter(prefix="/api/tickets", tags=["tickets"])
 
@@ -26,6 +28,39 @@ def list_tickets(
     seq = service.last_seq(session)
     tickets = service.list_visible(session, viewer=viewer, query=query)
     return TicketPage(items=service.present(session, tickets, viewer=viewer), last_seq=seq)
+
+
+@router.get("/similar", response_model=list[SimilarRead])
+def similar(
+    viewer: CurrentUser,
+    session: SessionDep,
+    category_code: Annotated[str, Query(pattern=r"^\d{2}(\d{3})?$")],
+    lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
+    lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
+    caller_phone: Annotated[str | None, Query(max_length=32)] = None,
+    address: Annotated[str, Query(max_length=255)] = "",
+) -> list[SimilarRead]:
+    """Duplicate hints while a call or report is being entered: open tickets that look the same."""
+    if viewer.role not in (Role.HOTLINE, Role.DISPATCHER, Role.SHIFT_LEAD, Role.GRID_OFFICER):
+        raise Forbidden("当前角色无权查询相似工单")
+    found = find_candidates(
+        session, category_code=category_code, lon=lon, lat=lat, caller_phone=caller_phone, address=address
+    )[:10]
+    shown = service.present(session, [c.ticket for c in found], viewer=viewer)
+    return [
+        SimilarRead(
+            id=t.id,
+            number=t.number,
+            state=t.state,
+            category_name=t.category_name,
+            address=t.address,
+            grid_name=t.grid_name,
+            created_at=t.created_at,
+            distance_m=c.distance_m,
+            same_caller=c.same_caller,
+        )
+        for t, c in zip(shown, found, strict=True)
+    ]
 
 
 @router.get("/{ticket_id}", response_model=TicketDetail)
