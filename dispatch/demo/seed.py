@@ -7,7 +7,7 @@ import random
 from dataclasses import dataclass
 
 from shapely.geometry import mapping
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
 from dispatch import clock
 from dispatch.auth.models import Role, User
@@ -17,6 +17,7 @@ from dispatch.demo import catalog
 from dispatch.demo.gazetteer import CSV_PATH as GAZETTEER_CSV
 from dispatch.demo.geometry import DISTRICT_CODE, AreaSpec, generate_district
 from dispatch.gazetteer.importer import import_addresses
+from dispatch.gazetteer.models import AddressPoint
 from dispatch.grids.models import Area, AreaLevel, GridVersion
 
 DEMO_PASSWORD = "demo1234"
@@ -85,7 +86,7 @@ def seed_demo(session: Session, *, seed: int = 20261128) -> dict[str, int]:
         "departments": len(departments),
         "rules": rule_count,
         "users": len(officers) + len(DEMO_LOGINS),
-        "addresses": sum(addresses.counts.values()),
+        "addresses": session.exec(select(func.count()).select_from(AddressPoint)).one(),
     }
 
 
