@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from datetime import datetime
 
 from PIL import Image, UnidentifiedImageError
 
 from dispatch.errors import InvalidInput
+from dispatch.events.models import Attachment
 
 ACCEPTED_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 
@@ -36,3 +38,18 @@ def check_photo(filename: str, data: bytes, *, max_bytes: int, index: int) -> Ph
     if image_format not in ACCEPTED_FORMATS:
         raise InvalidInput(f"照片 {filename} 格式 {image_format} 不受支持（仅 JPEG/PNG/WebP）", field=field)
     return Photo(filename[:255] or "photo", ACCEPTED_FORMATS[image_format], data, width, height)
+
+
+def attachment_row(photo: Photo, *, ticket_id: int, event_id: int | None, at: datetime) -> Attachment:
+    """The database row that stores a checked photo with its ticket (and intake event, if any)."""
+    return Attachment(
+        ticket_id=ticket_id,
+        event_id=event_id,
+        filename=photo.filename,
+        content_type=photo.content_type,
+        size_bytes=len(photo.data),
+        width_px=photo.width_px,
+        height_px=photo.height_px,
+        created_at=at,
+        data=photo.data,
+    )

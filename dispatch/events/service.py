@@ -16,8 +16,8 @@ from dispatch.auth.models import User
 from dispatch.catalog.models import Category
 from dispatch.config import get_settings
 from dispatch.errors import InvalidInput
-from dispatch.events.models import Attachment, Event, Source
-from dispatch.events.photos import Photo
+from dispatch.events.models import Event, Source
+from dispatch.events.photos import Photo, attachment_row
 from dispatch.events.schemas import HotlineIntake, PatrolIntake
 from dispatch.grids.service import district_extent
 from dispatch.queues import ROUTING_QUEUE, enqueue_after_commit
@@ -102,7 +102,9 @@ def _accept(
                 )
             )
             for photo in photos:
-                session.add(_attachment(photo, ticket_id=ticket.id or 0, event_id=event.id, at=received_at))
+                session.add(
+                    attachment_row(photo, ticket_id=ticket.id or 0, event_id=event.id, at=received_at)
+                )
             session.flush()
     except IntegrityError:
         # A concurrent post with the same external id won; answer with its ticket.
@@ -145,17 +147,3 @@ def _check_position(session: Session, lon: float, lat: float) -> None:
     extent = district_extent(session, margin_deg=get_settings().district_margin_deg)
     if extent is not None and not extent.contains(Point(lon, lat)):
         raise InvalidInput(f"位置（{lon:.6f}, {lat:.6f}）不在本区范围内", field="lon")
-
-
-def _attachment(photo: Photo, *, ticket_id: int, event_id: int | None, at: datetime) -> Attachment:
-    return Attachment(
-        ticket_id=ticket_id,
-        event_id=event_id,
-        filename=photo.filename,
-        content_type=photo.content_type,
-        size_bytes=len(photo.data),
-        width_px=photo.width_px,
-        height_px=photo.height_px,
-        created_at=at,
-        data=photo.data,
-    )

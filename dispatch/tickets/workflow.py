@@ -17,7 +17,7 @@ from dispatch.catalog.models import Department
 from dispatch.config import get_settings
 from dispatch.errors import Forbidden, InvalidInput, InvalidTransition, NotFound
 from dispatch.events.models import Attachment
-from dispatch.events.photos import Photo
+from dispatch.events.photos import Photo, attachment_row
 from dispatch.grids.locator import current_locator
 from dispatch.tickets.deadlines import extend_by_pause, reset_warning, start_clock
 from dispatch.tickets.models import Action, EscalationLevel, Satisfaction, Ticket, TicketLog
@@ -261,19 +261,7 @@ def resume(session: Session, *, ticket: Ticket, by: User, note: str = "") -> Tic
 
 def _store_photos(session: Session, ticket: Ticket, photos: Sequence[Photo]) -> list[int]:
     now = clock.now()
-    rows = [
-        Attachment(
-            ticket_id=ticket.id or 0,
-            filename=p.filename,
-            content_type=p.content_type,
-            size_bytes=len(p.data),
-            width_px=p.width_px,
-            height_px=p.height_px,
-            created_at=now,
-            data=p.data,
-        )
-        for p in photos
-    ]
+    rows = [attachment_row(p, ticket_id=ticket.id or 0, event_id=None, at=now) for p in photos]
     session.add_all(rows)
     session.flush()
     return [r.id or 0 for r in rows]
