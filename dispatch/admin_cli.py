@@ -325,6 +325,34 @@ def _register_people(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     off.set_defaults(func=cmd_people_deactivate)
 
 
+def cmd_places_import(args: argparse.Namespace) -> None:
+    from dispatch.db import new_session
+    from dispatch.places.service import import_register
+
+    text = Path(args.file).read_text(encoding="utf-8-sig")
+    with new_session() as session:
+        report = import_register(session, text, owner=args.owner, dry_run=args.dry_run)
+        print_report(report)
+        if not report.ok:
+            raise SystemExit(2)
+        if args.dry_run:
+            print("试运行（--dry-run）：未写入任何数据")
+            return
+        session.commit()
+
+
+def _register_places(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    places = sub.add_parser("places", help="其他部门的场所数据 (places registers of other departments)")
+    psub = places.add_subparsers(dest="places_command", required=True)
+    imp = psub.add_parser(
+        "import", help="replace one register's places with a CSV (kind,name,address,lon,lat,…)"
+    )
+    imp.add_argument("file")
+    imp.add_argument("--owner", required=True, help="the department whose register it is, e.g. 市场监管")
+    imp.add_argument("--dry-run", action="store_true")
+    imp.set_defaults(func=cmd_places_import)
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add the base-data subcommands to the `grid-dispatch` parser."""
     _register_people(sub)
@@ -332,6 +360,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     _register_grids(sub)
     _register_routing(sub)
     _register_gazetteer(sub)
+    _register_places(sub)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -30,6 +30,7 @@ from dispatch.gazetteer import views as gazetteer_views
 from dispatch.grids import admin_views as grid_admin_views
 from dispatch.grids import views as grid_views
 from dispatch.people import views as people_views
+from dispatch.places import views as place_views
 from dispatch.queues import redis_connection
 from dispatch.stats import views as stats_views
 from dispatch.tickets import action_views
@@ -106,6 +107,7 @@ def create_app() -> FastAPI:
         catalog_admin_views,
         gazetteer_views,
         people_views,
+        place_views,
     ):
         app.include_router(module.router)
     if WEB_DIR.is_dir():

@@ -7,6 +7,7 @@ from dispatch.catalog.models import Category, Department, RoutingRule
 from dispatch.events.models import Attachment, Event
 from dispatch.gazetteer.models import AddressPoint
 from dispatch.grids.models import Area, GridVersion
+from dispatch.places.models import Place
 from dispatch.tickets.models import Ticket, TicketLog
 from dispatch.tickets.side_models import (
     AssistTask,
@@ -30,6 +31,7 @@ __all__ = [
     "ExtensionRequest",
     "GridVersion",
     "Notice",
+    "Place",
     "RoutingRule",
     "Ticket",
     "TicketLog",

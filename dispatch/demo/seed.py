@@ -16,9 +16,12 @@ from dispatch.catalog.models import Category, Department, RoutingRule
 from dispatch.demo import catalog
 from dispatch.demo.gazetteer import CSV_PATH as GAZETTEER_CSV
 from dispatch.demo.geometry import DISTRICT_CODE, AreaSpec, generate_district
+from dispatch.demo.places import register_csvs
 from dispatch.gazetteer.importer import import_addresses
 from dispatch.gazetteer.models import AddressPoint
 from dispatch.grids.models import Area, AreaLevel, GridVersion
+from dispatch.places.models import Place
+from dispatch.places.service import import_register
 
 DEMO_PASSWORD = "demo1234"
 _SURNAMES = (
@@ -80,6 +83,11 @@ def seed_demo(session: Session, *, seed: int = 20261128) -> dict[str, int]:
     addresses = import_addresses(session, GAZETTEER_CSV.read_text("utf-8"))
     if not addresses.ok:
         raise RuntimeError(f"demo gazetteer does not import: {addresses.problems[:3]}")
+    grids = [s for s in specs if s.level == "grid"]
+    for owner, text in register_csvs(grids, seed).items():
+        report = import_register(session, text, owner=owner)
+        if not report.ok:
+            raise RuntimeError(f"demo register of {owner} does not import: {report.problems[:3]}")
     return {
         "areas": len(specs),
         "grids": sum(1 for s in specs if s.level == "grid"),
@@ -87,6 +95,7 @@ def seed_demo(session: Session, *, seed: int = 20261128) -> dict[str, int]:
         "rules": rule_count,
         "users": len(officers) + len(DEMO_LOGINS),
         "addresses": session.exec(select(func.count()).select_from(AddressPoint)).one(),
+        "places": session.exec(select(func.count()).select_from(Place)).one(),
     }
 
 

@@ -80,6 +80,29 @@ def _check(row: Row, report: Report, extent: object) -> AddressPoint | None:
     if kind is AddressKind.ROAD_NUMBER and not row.get("number").isdigit():
         report.error("bad_number", f"门牌号「{row.get('number')}」应为数字", where=row.line)
         return None
+    position = read_lonlat(row, report, extent)
+    if position is None:
+        return None
+    lon, lat = position
+    point = AddressPoint(
+        kind=kind,
+        road=row.get("road"),
+        number=row.get("number"),
+        compound=row.get("compound"),
+        building=row.get("building"),
+        name=row.get("name"),
+        aliases=row.get("aliases"),
+        text="",
+        norm="",
+        lon=lon,
+        lat=lat,
+    )
+    point.text = display_text(point)
+    return point
+
+
+def read_lonlat(row: Row, report: Report, extent: object) -> tuple[float, float] | None:
+    """The row's WGS-84 (lon, lat) if numeric, in range and inside the district; else None, reported."""
     try:
         lon, lat = float(row.get("lon")), float(row.get("lat"))
     except ValueError:
@@ -97,18 +120,4 @@ def _check(row: Row, report: Report, extent: object) -> AddressPoint | None:
             "outside_district", f"坐标 ({lon}, {lat}) 不在本区范围内（需 WGS-84 经纬度）", where=row.line
         )
         return None
-    point = AddressPoint(
-        kind=kind,
-        road=row.get("road"),
-        number=row.get("number"),
-        compound=row.get("compound"),
-        building=row.get("building"),
-        name=row.get("name"),
-        aliases=row.get("aliases"),
-        text="",
-        norm="",
-        lon=lon,
-        lat=lat,
-    )
-    point.text = display_text(point)
-    return point
+    return lon, lat
