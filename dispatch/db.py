@@ -105,14 +105,29 @@ def _drop_after_commit(session: Session) -> None:
     session.info.pop(AFTER_COMMIT_KEY, None)
 
 
-def lock_log_sequence(session: Session) -> None:
-    """Serialise log appends until commit (PostgreSQL), so log ids become visible in increasing order.
+_SEQUENCE_LOCKED = "log_sequence_locked"
 
-    Console clients resume from the highest sequence number they saw; if a lower id could
-    commit after a higher one, a resuming client would miss it. SQLite serialises writers anyway.
+
+@event.listens_for(Session, "before_flush")
+def _lock_log_sequence(session: Session, _context: Any, _instances: Any) -> None:
+    """Serialise writing transactions on PostgreSQL from their first flush until commit.
+
+    Log row ids are the console's sequence numbers, and a console resumes from the highest one it saw:
+    if a lower id could commit after a higher one, a resuming console would miss it. Taking one advisory
+    transaction lock before a transaction's first write makes ids visible in increasing order, and
+    because every writer takes it before any row lock, writers cannot deadlock on it. SQLite
+    serialises writers anyway.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(724001)"))
+    if session.info.get(_SEQUENCE_LOCKED) or session.get_bind().dialect.name != "postgresql":
+        return
+    session.execute(text("SELECT pg_advisory_xact_lock(724001)"))
+    session.info[_SEQUENCE_LOCKED] = True
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _release_flag(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:  # the outermost transaction ended: the advisory lock is gone
+        session.info.pop(_SEQUENCE_LOCKED, None)
 
 
 def enum_type(enum: type[StrEnum]) -> SAEnum:

@@ -14,7 +14,6 @@ from dispatch import clock
 from dispatch.auth.models import CENTRE_ROLES, Role, User
 from dispatch.catalog.models import Category, Department
 from dispatch.console.publisher import notify_after_commit
-from dispatch.db import lock_log_sequence
 from dispatch.errors import InvalidTransition, NotFound
 from dispatch.events.models import Source
 from dispatch.grids.service import names_for
@@ -62,7 +61,6 @@ def record(
     ticket.updated_at = at
     session.add(ticket)
     session.flush()
-    lock_log_sequence(session)
     entry = TicketLog(
         ticket_id=ticket.id or 0,
         at=at,
