@@ -94,7 +94,8 @@ def test_concurrent_passes_do_not_double_warn(session: Session, redis_db: Redis)
 def test_signed_ticket_gets_no_sign_warning_and_extension_clears_red(
     session: Session, redis_db: Redis, run_worker: Callable[[], None]
 ) -> None:
-    from dispatch.tickets.workflow import decide_extension, request_extension, sign
+    from dispatch.tickets.side_moves import decide_extension, request_extension
+    from dispatch.tickets.workflow import sign
     from tests.helpers import user
 
     ticket = dispatched_ticket(session)

@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 
 from dispatch import clock
 from dispatch.errors import DispatchError
-from dispatch.tickets import workflow
+from dispatch.tickets import side_moves, workflow
 from dispatch.tickets.models import Action, Satisfaction, Ticket, TicketLog, TicketState
 from dispatch.tickets.side_models import ExtensionRequest, Notice, RequestStatus
 from dispatch.tickets.tasks import route_tickets
@@ -89,7 +89,7 @@ def apply(session: Session, ticket: Ticket, name: str, actor: str) -> None:
         workflow.return_ticket(session, ticket=t, by=by, reason="非本部门")
     elif name == "request_extension":
         base = max(ticket.deadline_at or clock.now(), clock.now())
-        workflow.request_extension(
+        side_moves.request_extension(
             session, ticket=t, by=by, new_deadline_at=base + timedelta(days=1), reason="协调"
         )
     elif name in ("approve_extension", "refuse_extension"):
@@ -98,7 +98,7 @@ def apply(session: Session, ticket: Ticket, name: str, actor: str) -> None:
                 ExtensionRequest.ticket_id == ticket.id, ExtensionRequest.status == RequestStatus.PENDING
             )
         ).first()
-        workflow.decide_extension(
+        side_moves.decide_extension(
             session,
             ticket=t,
             by=by,
@@ -118,14 +118,14 @@ def apply(session: Session, ticket: Ticket, name: str, actor: str) -> None:
         choice = Satisfaction.SATISFIED if name == "callback_ok" else Satisfaction.UNSATISFIED
         workflow.callback(session, ticket=t, by=by, satisfaction=choice)
     elif name == "urge":
-        workflow.urge(session, ticket=t, by=by, message="请尽快办理")
+        side_moves.urge(session, ticket=t, by=by, message="请尽快办理")
     elif name == "ack_urge":
         notice = session.exec(
             select(Notice.id).where(Notice.ticket_id == ticket.id, col(Notice.acknowledged_at).is_(None))
         ).first()
-        workflow.ack_urge(session, ticket=t, by=by, notice_id=notice or 0)
+        side_moves.ack_urge(session, ticket=t, by=by, notice_id=notice or 0)
     elif name == "escalate":
-        workflow.escalate(session, ticket=t, by=by, note="上报")
+        side_moves.escalate(session, ticket=t, by=by, note="上报")
 
 
 def log_of(session: Session, ticket_id: int) -> list[TicketLog]:

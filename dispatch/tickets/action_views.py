@@ -11,7 +11,7 @@ from dispatch.auth.models import User
 from dispatch.db import SessionDep
 from dispatch.events.views import read_photos
 from dispatch.tickets import schemas as body
-from dispatch.tickets import workflow
+from dispatch.tickets import side_moves, workflow
 from dispatch.tickets.detail import detail
 from dispatch.tickets.models import Ticket
 from dispatch.tickets.schemas import TicketDetail
@@ -96,7 +96,7 @@ def request_extension(
     ticket: CurrentTicket, by: CurrentUser, session: SessionDep, data: body.ExtensionBody
 ) -> TicketDetail:
     """延期申请 with the wanted deadline (the ticket's department)."""
-    workflow.request_extension(
+    side_moves.request_extension(
         session, ticket=ticket, by=by, new_deadline_at=data.new_deadline_at, reason=data.reason
     )
     return _done(session, ticket, by)
@@ -107,7 +107,7 @@ def approve_extension(
     request_id: int, ticket: CurrentTicket, by: CurrentUser, session: SessionDep, data: body.NoteBody
 ) -> TicketDetail:
     """批准延期: the deadline moves (shift lead)."""
-    workflow.decide_extension(
+    side_moves.decide_extension(
         session, ticket=ticket, by=by, request_id=request_id, approve=True, note=data.note
     )
     return _done(session, ticket, by)
@@ -118,7 +118,7 @@ def refuse_extension(
     request_id: int, ticket: CurrentTicket, by: CurrentUser, session: SessionDep, data: body.RequiredNoteBody
 ) -> TicketDetail:
     """驳回延期 with a reason (shift lead)."""
-    workflow.decide_extension(
+    side_moves.decide_extension(
         session, ticket=ticket, by=by, request_id=request_id, approve=False, note=data.note
     )
     return _done(session, ticket, by)
@@ -175,14 +175,14 @@ def callback(
 @router.post("/urge", response_model=TicketDetail)
 def urge(ticket: CurrentTicket, by: CurrentUser, session: SessionDep, data: body.UrgeBody) -> TicketDetail:
     """督办/催办 with a message the department must acknowledge (dispatcher, shift lead, leader)."""
-    workflow.urge(session, ticket=ticket, by=by, message=data.message)
+    side_moves.urge(session, ticket=ticket, by=by, message=data.message)
     return _done(session, ticket, by)
 
 
 @router.post("/notices/{notice_id}/ack", response_model=TicketDetail)
 def ack_notice(notice_id: int, ticket: CurrentTicket, by: CurrentUser, session: SessionDep) -> TicketDetail:
     """确认督办 (the ticket's department)."""
-    workflow.ack_urge(session, ticket=ticket, by=by, notice_id=notice_id)
+    side_moves.ack_urge(session, ticket=ticket, by=by, notice_id=notice_id)
     return _done(session, ticket, by)
 
 
@@ -191,7 +191,7 @@ def escalate(
     ticket: CurrentTicket, by: CurrentUser, session: SessionDep, data: body.NoteBody
 ) -> TicketDetail:
     """上报 one level up: 网格 → 社区 → 街道 → 区."""
-    workflow.escalate(session, ticket=ticket, by=by, note=data.note)
+    side_moves.escalate(session, ticket=ticket, by=by, note=data.note)
     return _done(session, ticket, by)
 
 
@@ -200,7 +200,7 @@ def add_assist(
     ticket: CurrentTicket, by: CurrentUser, session: SessionDep, data: body.AssistBody
 ) -> TicketDetail:
     """协办: add a co-handling department with its part and deadline (dispatcher, shift lead)."""
-    workflow.add_assist(
+    side_moves.add_assist(
         session,
         ticket=ticket,
         by=by,
@@ -214,7 +214,7 @@ def add_assist(
 @router.post("/assists/{task_id}/sign", response_model=TicketDetail)
 def assist_sign(task_id: int, ticket: CurrentTicket, by: CurrentUser, session: SessionDep) -> TicketDetail:
     """协办签收 (the co-handling department)."""
-    workflow.assist_sign(session, ticket=ticket, by=by, task_id=task_id)
+    side_moves.assist_sign(session, ticket=ticket, by=by, task_id=task_id)
     return _done(session, ticket, by)
 
 
@@ -223,7 +223,7 @@ def assist_feedback(
     task_id: int, ticket: CurrentTicket, by: CurrentUser, session: SessionDep, data: body.TextBody
 ) -> TicketDetail:
     """协办反馈 (the co-handling department)."""
-    workflow.assist_feedback(session, ticket=ticket, by=by, task_id=task_id, text=data.text)
+    side_moves.assist_feedback(session, ticket=ticket, by=by, task_id=task_id, text=data.text)
     return _done(session, ticket, by)
 
 
@@ -231,5 +231,5 @@ def assist_feedback(
 def merge(ticket: CurrentTicket, by: CurrentUser, session: SessionDep, data: body.MergeBody) -> TicketDetail:
     """合并重复件 into another ticket; different categories need confirm=true (dispatcher, shift lead)."""
     into = get_visible(session, ticket_id=data.into_ticket_id, viewer=by)
-    workflow.merge(session, duplicate=ticket, into=into, by=by, confirm=data.confirm)
+    side_moves.merge(session, duplicate=ticket, into=into, by=by, confirm=data.confirm)
     return _done(session, into, by)

@@ -16,7 +16,7 @@ from dispatch.db import new_session
 from dispatch.errors import InvalidTransition
 from dispatch.tickets.models import CLOCK_STATES, Action, Ticket, TicketState, WarningLevel
 from dispatch.tickets.service import record
-from dispatch.tickets.workflow import escalate, urge
+from dispatch.tickets.side_moves import escalate, urge
 from dispatch.worktime import add_working_minutes
 
 log = logging.getLogger(__name__)

@@ -137,7 +137,10 @@ def test_address_search_fills_the_position_and_a_second_call_gets_a_duplicate_hi
     number = page.get_by_test_id("result-number").inner_text()
     (ticket,) = server.tickets("hotline")
     assert ticket["number"] == number
-    assert (round(ticket["lon"], 6), round(ticket["lat"], 6)) == (round(target["lon"], 6), round(target["lat"], 6))
+    assert (round(ticket["lon"], 6), round(ticket["lat"], 6)) == (
+        round(target["lon"], 6),
+        round(target["lat"], 6),
+    )
     for _ in range(100):  # the worker places it in the candidate's grid
         ticket = server.tickets("hotline")[0]
         if ticket["grid_code"]:
@@ -181,8 +184,14 @@ def test_address_search_fills_the_position_and_a_second_call_gets_a_duplicate_hi
 def closed_hotline_ticket(server: Server, lon: float, lat: float, call_id: str, name: str) -> dict[str, Any]:
     """A 12345 call placed at (lon, lat), handled by 区城市管理局 and closed after the check, via the API."""
     call = {
-        "call_id": call_id, "caller_name": name, "caller_phone": "13700003333", "lon": lon, "lat": lat,
-        "request_type": "complaint", "category_code": "06010", "content": "垃圾桶满溢无人清运",
+        "call_id": call_id,
+        "caller_name": name,
+        "caller_phone": "13700003333",
+        "lon": lon,
+        "lat": lat,
+        "request_type": "complaint",
+        "category_code": "06010",
+        "content": "垃圾桶满溢无人清运",
     }
     answer = httpx.post(server.url("api/intake/hotline"), json=call, headers=server.headers("hotline"))
     assert answer.status_code == 201, answer.text
@@ -193,7 +202,9 @@ def closed_hotline_ticket(server: Server, lon: float, lat: float, call_id: str, 
         ("cg1", "feedback", {"data": {"text": "已清运并加派保洁"}}),
         ("dispatcher", "verify", {"json": {"passed": True}}),
     ):
-        done = httpx.post(server.url(f"api/tickets/{ticket_id}/{path}"), headers=server.headers(user), **kwargs)
+        done = httpx.post(
+            server.url(f"api/tickets/{ticket_id}/{path}"), headers=server.headers(user), **kwargs
+        )
         assert done.status_code == 200, done.text
     return wait_state(server, ticket_id, "closed")
 
@@ -252,4 +263,3 @@ def test_callback_tab_records_satisfaction_and_removes_the_row(
     assert reopened["satisfaction"] == "unsatisfied"
     assert reopened["state"] != "closed"
     assert server.get("api/tickets?callback_pending=true", "hotline").json()["items"] == []
-

@@ -169,3 +169,47 @@ def test_offline_report_is_kept_and_sent_exactly_once(
     page.wait_for_timeout(1000)  # let any straggling retry run: still one ticket
     assert len(server.tickets()) == 1
     assert statuses and set(statuses) == {200}, statuses
+
+
+def test_self_resolve_needs_a_photo_and_closes_the_ticket_at_once(
+    server: Server,
+    new_context: Callable[..., BrowserContext],
+    demo_position: tuple[float, float],
+    shot: Callable[[Page, str], Path],
+    tmp_path: Path,
+) -> None:
+    page = phone(new_context, *demo_position)
+    open_officer_app(page, server)
+    fill_report(page, "垃圾", "06010", "绿化带内散落垃圾，已当场清理干净")
+    expect(page.get_by_test_id("self-handle")).to_be_enabled()
+
+    # Without a photo: explained in Chinese, nothing stored or sent.
+    page.get_by_test_id("self-handle").click()
+    error = page.locator('[data-error-for="photos"]')
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("自行处置需要至少 1 张现场照片")
+    expect(page.get_by_test_id("toast")).to_contain_text("自行处置需要至少 1 张现场照片")
+    shot(page, "officer-phone-self-resolve-no-photo")
+    assert server.tickets() == []
+
+    page.get_by_test_id("photo-input").set_input_files(str(photo_file(tmp_path)))
+    expect(page.get_by_test_id("photo-thumb")).to_have_count(1)
+    expect(error).to_be_hidden()
+    expect(page.get_by_test_id("self-handle")).to_contain_text("直接结案")
+    shot(page, "officer-phone-self-resolve")
+    page.get_by_test_id("self-handle").click()
+    expect(page.get_by_test_id("toast")).to_contain_text("已自行处置并结案")
+    expect(page.get_by_test_id("photo-thumb")).to_have_count(0)  # a fresh draft
+
+    (ticket,) = server.tickets()
+    assert ticket["state"] == "closed"
+    detail = server.get(f"api/tickets/{ticket['id']}").json()
+    assert len(detail["attachment_ids"]) == 1
+    assert [entry["action"] for entry in detail["log"]][:2] == ["intake", "self_resolve"]
+
+    page.get_by_test_id("tab-mine").click()
+    mine = page.locator(f'[data-testid="my-report"][data-number="{ticket["number"]}"]')
+    expect(mine).to_have_count(1)
+    expect(mine.get_by_test_id("report-state")).to_have_text("已结案")
+    expect(mine).to_contain_text("自行处置")
+    shot(page, "officer-phone-mine-self-resolved")
