@@ -8,7 +8,9 @@
 import {
   ApiError, clearSession, getJSON, getToken, getUser, homePageFor, login, onUnauthorized, wsUrl,
 } from './api.js';
-import { STATE_SHORT, WARNING_LABELS, isOverdue } from './labels.js';
+import {
+  STATE_SHORT, WARNING_LABELS, formatWorkingMinutes, isOverdue, workingLeft,
+} from './labels.js';
 import { TicketPanel } from './ticket-panel.js';
 
 const L = window.L;
@@ -40,7 +42,7 @@ const OTHER_STATE_COLOR = '#7b8794';
 // States in which a passed deadline no longer matters. Later states (签收、处置 …)
 // are shown with their raw name until they get a label here.
 const FINISHED_STATES = new Set(['closed', 'cancelled', 'voided', 'rejected', 'archived']);
-const DUE_SOON_MS = 2 * 3600 * 1000; // display hint only; 督办 rules live in the back end
+const DUE_SOON_MIN = 120; // working minutes; display hint only, 督办 rules live in the back end
 
 const TICKET_LIMIT = 200; // initial load
 const MAX_TICKETS = 500; // kept in memory / in the list; the oldest are dropped
@@ -429,15 +431,35 @@ function removeMarker(id) {
 
 // ---------------------------------------------------------- ticket list --
 
+/** The deadline cell: the working-time countdown while the clock runs, else the deadline itself. */
 function deadlineInfo(t, now = Date.now()) {
   const d = toDate(t.deadline_at);
-  if (!d) return { text: '无时限', cls: 'deadline-none' };
+  if (!d) return { text: '无时限', cls: 'deadline-none', title: '' };
   const when = formatShort(t.deadline_at);
-  if (FINISHED_STATES.has(t.state)) return { text: `时限 ${when}`, cls: '' };
-  const left = d.getTime() - now;
-  if (left < 0) return { text: `已超时 ${when}`, cls: 'deadline-overdue' };
-  if (left < DUE_SOON_MS) return { text: `即将到期 ${when}`, cls: 'deadline-soon' };
-  return { text: `时限 ${when}`, cls: '' };
+  const title = `处置时限 ${when}（剩余时间按工作时间计算）`;
+  const minutes = FINISHED_STATES.has(t.state) ? null : workingLeft(t, now);
+  if (minutes == null) return { text: `时限 ${when}`, cls: '', title };
+  const text = formatWorkingMinutes(minutes);
+  if (minutes < 0) return { text, cls: 'deadline-overdue', title };
+  if (minutes < DUE_SOON_MIN) return { text, cls: 'deadline-soon', title };
+  return { text, cls: '', title };
+}
+
+/** 督办 (open notices) and 协办 (co-handling departments) marks of a row. */
+function supervisionMarks(t) {
+  const marks = [];
+  if (t.open_notice_count > 0) {
+    marks.push(el('span', {
+      className: 'badge badge-urge', 'data-testid': 'ticket-urge', title: `${t.open_notice_count} 条督办待部门确认`,
+    }, t.open_notice_count > 1 ? `督办 ${t.open_notice_count}` : '督办'));
+  }
+  const assists = t.assist_department_ids?.length || 0;
+  if (assists) {
+    marks.push(el('span', {
+      className: 'badge badge-assist', 'data-testid': 'ticket-assist', title: `${assists} 个协办单位`,
+    }, assists > 1 ? `协办 ${assists}` : '协办'));
+  }
+  return marks;
 }
 
 function rowTitle(t) {
@@ -483,6 +505,7 @@ function buildRow(t) {
     WARNING_LABELS[t.warning_level] && el('span', {
       className: `badge badge-warn-${t.warning_level}`, 'data-testid': 'ticket-warning',
     }, WARNING_LABELS[t.warning_level]),
+    ...supervisionMarks(t),
     el('span', { className: `source source-${t.source}` }, SOURCE_LABELS[t.source] || t.source || ''),
     el('time', {
       className: 'ticket-time', 'data-testid': 'ticket-time', datetime: t.created_at || '',
@@ -499,6 +522,7 @@ function buildRow(t) {
     el('span', {
       className: `ticket-deadline ${deadline.cls}`,
       'data-testid': 'ticket-deadline',
+      title: deadline.title || null,
       dataset: { deadline: t.deadline_at || '' },
     }, deadline.text)));
   rowIds.set(row, t.id);
@@ -627,6 +651,7 @@ function refreshTimeDependent() {
     const info = deadlineInfo(t, now);
     node.textContent = info.text;
     node.className = `ticket-deadline ${info.cls}`;
+    if (info.title) node.title = info.title;
   }
   applyFilter(); // "today" moves at midnight
 }

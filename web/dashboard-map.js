@@ -1,5 +1,6 @@
 // The dashboard's heat map: every grid coloured by its number of tickets in the period (from
-// api/tickets, grouped by grid_code), street outlines on top. Leaflet from npm, no tiles.
+// api/stats/heat: counts per grid over all the period's tickets), street outlines on top.
+// Leaflet from npm, no tiles.
 
 import { getJSON } from './api.js';
 import { el } from './labels.js';
@@ -48,13 +49,17 @@ function renderLegend(legend, max) {
     el('span', { className: 'db-swatch' }, el('b', { className: 'db-dot' }), '圆点大小＝件数'));
 }
 
-/** Draw `tickets` (ticket list items) on the map in `container`; returns {grids, max}. */
-export async function drawHeat(container, legend, tickets) {
+/** Draw `cells` ([{grid_code, count}] from api/stats/heat) in `container`; returns {grids, max, total}. */
+export async function drawHeat(container, legend, cells) {
   if (!L) throw new Error('地图组件缺失（node_modules/leaflet）');
   ensureMap(container);
   const counts = new Map();
-  for (const t of tickets) {
-    if (t.grid_code) counts.set(t.grid_code, (counts.get(t.grid_code) || 0) + 1);
+  let total = 0;
+  for (const c of cells) {
+    const n = Number(c.count) || 0;
+    if (!c.grid_code || n <= 0) continue;
+    counts.set(c.grid_code, (counts.get(c.grid_code) || 0) + n);
+    total += n;
   }
   const max = Math.max(0, ...counts.values());
   const [grids, streets] = await loadOutlines();
@@ -97,7 +102,8 @@ export async function drawHeat(container, legend, tickets) {
   renderLegend(legend, max);
   container.dataset.grids = String(counts.size);
   container.dataset.max = String(max);
-  return { grids: counts.size, max };
+  container.dataset.total = String(total);
+  return { grids: counts.size, max, total };
 }
 
 export function resizeHeat() {

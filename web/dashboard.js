@@ -1,6 +1,6 @@
 // 领导看板 (leader dashboard): KPIs from api/stats/kpis by department / street / community / grid /
-// category for a period, as a table (rates in %) and an ECharts bar chart; a heat map of the period's
-// tickets on the grid map; CSV / XLSX export (fetched with the bearer header, saved as a file).
+// category for a period, as a table (rates in %) and an ECharts bar chart; a heat map of the period
+// (api/stats/heat: tickets per grid) on the grid map; CSV / XLSX export (fetched with the bearer header, saved as a file).
 
 import { ApiError, apiUrl, getJSON, getToken } from './api.js';
 import { drawHeat, resizeHeat } from './dashboard-map.js';
@@ -171,17 +171,16 @@ async function refresh() {
   dom.app.dataset.loading = 'true';
   try {
     const { from, to } = range();
-    const tq = new URLSearchParams({ limit: '1000', created_from: from, created_to: to });
-    const [groups, district, tickets] = await Promise.all([
-      getJSON(kpiPath(state.groupBy)), getJSON(kpiPath('district')), getJSON(`api/tickets?${tq}`),
+    const hq = new URLSearchParams({ date_from: from, date_to: to });
+    const [groups, district, heatCells] = await Promise.all([
+      getJSON(kpiPath(state.groupBy)), getJSON(kpiPath('district')), getJSON(`api/stats/heat?${hq}`),
     ]);
     if (seq !== state.seq) return;
     renderTable(groups.rows || []);
     renderCards((district.rows || [])[0]);
     renderChart(groups.rows || []);
-    const items = tickets.items || [];
-    const heat = await drawHeat(dom.heat, dom.legend, items);
-    dom.heatInfo.textContent = `${items.length} 件工单，分布于 ${heat.grids} 个网格${items.length >= 1000 ? '（仅统计最近 1000 件）' : ''}`;
+    const heat = await drawHeat(dom.heat, dom.legend, heatCells.grids || []);
+    dom.heatInfo.textContent = `${heat.total} 件工单，分布于 ${heat.grids} 个网格（重复件合并后不重复计）`;
   } catch (err) {
     if (seq === state.seq) showMessage(`数据加载失败：${err.message}`);
   } finally {

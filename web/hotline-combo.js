@@ -108,6 +108,7 @@ export class CategoryCombo {
     this.input.dataset.code = c.code;
     this.input.value = c.code.length <= 2 ? c.name : `${c.name}（${c.parentName} · ${c.code}）`;
     this.close();
+    this.onPick?.(c);
   }
 
   onKey(e) {

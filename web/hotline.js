@@ -1,17 +1,31 @@
 // 12345 受理台: keyboard-first entry of a citizen call → POST api/intake/hotline (JSON).
 //
 // Tab order follows the form; Enter in any field submits (Ctrl+Enter in the content box);
-// the category box is a searchable combobox (↑↓ Enter / Tab pick, Esc closes). The server
-// is the one judge of the input: its 422 {"detail", "field", "errors"} is shown next to
-// the fields it names. Recent hotline tickets (GET api/tickets) show unmasked phones.
+// the address box searches the gazetteer while typing (hotline-address.js: candidates ↑↓ Enter,
+// a confident match fills the coordinates by itself); the category box is a searchable combobox
+// (↑↓ Enter / Tab pick, Esc closes). Once category and place are known, open tickets that look
+// the same are shown as 可能重复 (hotline-similar.js). The server is the one judge of the input:
+// its 422 {"detail", "field", "errors"} is shown next to the fields it names. Recent hotline
+// tickets (GET api/tickets) show unmasked phones. The 回访 tab lists closed calls to call back.
 
 import {
   ApiError, apiFetch, clearSession, getJSON, getToken, getUser, homePageFor, login, onUnauthorized,
 } from './api.js';
 import { loadCategoryGroups } from './categories.js';
+import { AddressSearch, loadGridNames } from './hotline-address.js';
+import { CallbackList } from './hotline-callback.js';
 import { CategoryCombo } from './hotline-combo.js';
+import { SimilarHints } from './hotline-similar.js';
 
-const STATE_LABELS = { new: '待派遣', manual: '待人工派遣', dispatched: '已派遣' };
+const STATE_LABELS = {
+  new: '待派遣', manual: '待人工派遣', dispatched: '已派遣', signed: '处置中', returned: '已回退', suspended: '挂账',
+  feedback: '待核查', closed: '已结案', rejected: '不予受理', merged: '已合并',
+};
+const CALLBACK_REFRESH_MS = 60000;
+const KEY_HELP = {
+  'intake-view': 'Tab 下一项 · Enter 受理（内容框中 Ctrl+Enter）· 地址、类别框 ↑↓ 选择、Enter 确认、Esc 关闭',
+  'callback-view': 'Tab 下一项 · 数字键 1 满意 / 2 基本满意 / 3 不满意 · Enter 登记 · 标签页 ←→ 切换',
+};
 const REQUEST_LABELS = { consult: '咨询', help: '求助', complaint: '投诉', report: '举报', suggestion: '建议' };
 const RECENT_REFRESH_MS = 20000;
 const FIELD_LABELS = {
@@ -47,11 +61,16 @@ const dom = {
   form: $('call-form'), result: $('result'), formError: $('form-error'), submit: $('submit-button'),
   reset: $('reset-button'), callId: $('call_id'), phone: $('caller_phone'), content: $('content'),
   lon: $('lon'), lat: $('lat'), recent: $('recent-list'), recentEmpty: $('recent-empty'),
-  recentInfo: $('recent-info'),
+  recentInfo: $('recent-info'), address: $('address'),
+  tabs: [$('tab-intake'), $('tab-callback')], callbackCount: $('callback-count'),
 };
 
 let combo = null;
+let address = null;
+let similar = null;
+let callbacks = null;
 let refreshTimer = null;
+let callbackTimer = null;
 
 function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);
@@ -165,6 +184,8 @@ function collect() {
 function resetForm() {
   dom.form.reset();
   combo.clear();
+  address.reset();
+  similar.clear();
   dom.callId.value = newCallId();
   clearErrors();
   dom.phone.focus();
@@ -186,6 +207,7 @@ async function submit() {
     dom.result.hidden = false;
     resetForm();
     loadRecent();
+    setTimeout(loadRecent, 3000); // the worker routes it within seconds: show its new state
   } catch (err) {
     dom.result.hidden = true;
     if (err instanceof ApiError && err.status === 422) showErrors(err);
@@ -223,10 +245,47 @@ async function loadRecent() {
   }
 }
 
+// ------------------------------------------------------------------ tabs --
+
+/** Show one tab's view. From the tab list's arrow keys the focus stays on the tab; otherwise it
+ * moves to the view's first input (the phone field, or the first row's satisfaction choice). */
+function showTab(id, { focusTab = false } = {}) {
+  for (const tab of dom.tabs) {
+    const on = tab.getAttribute('aria-controls') === id;
+    tab.setAttribute('aria-selected', String(on));
+    tab.tabIndex = on ? 0 : -1;
+    $(tab.getAttribute('aria-controls')).hidden = !on;
+    if (on && focusTab) tab.focus();
+  }
+  $('key-help').textContent = KEY_HELP[id] || '';
+  if (id === 'callback-view') {
+    callbacks.load().then(() => {
+      if (!focusTab) dom.callbackList.querySelector('input[type="radio"]')?.focus();
+    });
+  } else if (!focusTab) {
+    dom.phone.focus();
+  }
+}
+
+function onTabKey(e) {
+  const i = dom.tabs.indexOf(e.target);
+  if (i < 0 || !['ArrowLeft', 'ArrowRight', 'Home', 'End'].includes(e.key)) return;
+  e.preventDefault();
+  const n = dom.tabs.length;
+  const next = e.key === 'Home' ? 0 : e.key === 'End' ? n - 1 : (i + (e.key === 'ArrowRight' ? 1 : -1) + n) % n;
+  showTab(dom.tabs[next].getAttribute('aria-controls'), { focusTab: true });
+}
+
+function setCallbackCount(n) {
+  dom.callbackCount.textContent = String(n);
+  dom.callbackCount.hidden = n === 0;
+}
+
 // ------------------------------------------------------------------ flow --
 
 function showLogin(message = '') {
   clearInterval(refreshTimer);
+  clearInterval(callbackTimer);
   dom.desk.hidden = true;
   dom.loginView.hidden = false;
   dom.loginError.textContent = message;
@@ -247,8 +306,12 @@ async function startDesk() {
   if (!dom.callId.value) dom.callId.value = newCallId();
   dom.phone.focus();
   loadRecent();
+  callbacks.load();
+  loadGridNames().catch(() => {}); // names for the address note, in the background
   clearInterval(refreshTimer);
   refreshTimer = setInterval(loadRecent, RECENT_REFRESH_MS);
+  clearInterval(callbackTimer);
+  callbackTimer = setInterval(() => callbacks.load(), CALLBACK_REFRESH_MS);
   try {
     combo.setGroups(await loadCategoryGroups());
   } catch (err) {
@@ -273,6 +336,33 @@ async function onLoginSubmit(event) {
 
 function main() {
   combo = new CategoryCombo($('category-input'), $('category-options'));
+  similar = new SimilarHints({
+    box: $('similar'), list: $('similar-list'), title: $('similar-title'),
+    read: () => ({
+      category_code: combo.value,
+      address: dom.address.value.trim(),
+      lon: dom.lon.value.trim() ? Number(dom.lon.value) : NaN,
+      lat: dom.lat.value.trim() ? Number(dom.lat.value) : NaN,
+      caller_phone: dom.phone.value.trim(),
+    }),
+  });
+  address = new AddressSearch({
+    input: dom.address, listbox: $('address-options'), note: $('address-note'),
+    lon: dom.lon, lat: dom.lat, onPosition: () => similar.schedule(),
+  });
+  combo.onPick = () => similar.schedule();
+  for (const box of [dom.address, dom.phone, dom.lon, dom.lat, $('category-input')]) {
+    box.addEventListener('input', () => similar.schedule());
+  }
+  dom.callbackList = $('callback-list');
+  callbacks = new CallbackList({
+    body: dom.callbackList, empty: $('callback-empty'), info: $('callback-info'), status: $('callback-status'),
+    onCount: setCallbackCount,
+  });
+  for (const tab of dom.tabs) {
+    tab.addEventListener('click', () => showTab(tab.getAttribute('aria-controls')));
+    tab.addEventListener('keydown', onTabKey);
+  }
   onUnauthorized(() => showLogin('登录已失效，请重新登录'));
   dom.loginForm.addEventListener('submit', onLoginSubmit);
   dom.logout.addEventListener('click', () => {

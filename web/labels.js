@@ -141,10 +141,65 @@ export function timeLeft(deadlineIso, now = Date.now()) {
   return { text: ms < 0 ? `超期 ${span}` : `剩余 ${span}`, overdue: ms < 0, ms };
 }
 
-/** Overdue for the eye: the server's warning level, or a passed deadline in a clock state. */
+// ----------------------------------------------------------- working time --
+// The server counts the deadline in working time (official calendar, 调休 and holidays) and sends
+// `working_minutes_left` with every ticket (null when no clock runs). Between two answers the pages
+// count down themselves during the default office hours (Mon–Fri 08:30–12:00, 13:30–17:30 China
+// time); the next list, message or panel brings the server's exact figure again.
+
+const OFFICE_SPANS = [[8 * 60 + 30, 12 * 60], [13 * 60 + 30, 17 * 60 + 30]]; // minutes of the day
+const CHINA_OFFSET_MS = 8 * 3600000; // China has no daylight saving time
+const DAY_MS = 86400000;
+const receivedAt = new WeakMap(); // ticket object → when this page first saw it
+
+/** Working minutes (approximate: weekends off, no holiday calendar) between two moments. */
+export function officeMinutesBetween(fromMs, toMs) {
+  if (!(toMs > fromMs)) return 0;
+  let total = 0;
+  const startDay = Math.floor((fromMs + CHINA_OFFSET_MS) / DAY_MS);
+  const endDay = Math.floor((toMs + CHINA_OFFSET_MS) / DAY_MS);
+  for (let day = startDay; day <= endDay && day - startDay < 60; day += 1) {
+    const weekday = (day + 4) % 7; // 1970-01-01 was a Thursday (4); 0 = Sunday
+    if (weekday === 0 || weekday === 6) continue;
+    const base = day * DAY_MS - CHINA_OFFSET_MS;
+    for (const [a, b] of OFFICE_SPANS) {
+      const lo = Math.max(fromMs, base + a * 60000);
+      const hi = Math.min(toMs, base + b * 60000);
+      if (hi > lo) total += hi - lo;
+    }
+  }
+  return Math.floor(total / 60000);
+}
+
+/** Working minutes to the deadline now (negative: overdue), or null when no clock runs. */
+export function workingLeft(t, now = Date.now()) {
+  if (t?.working_minutes_left == null) return null;
+  if (!receivedAt.has(t)) receivedAt.set(t, now);
+  return Number(t.working_minutes_left) - officeMinutesBetween(receivedAt.get(t), now);
+}
+
+/** "剩余 3 工作小时 20 分" / "超期 1 工作小时 5 分" / "剩余 25 工作分钟". */
+export function formatWorkingMinutes(minutes) {
+  const abs = Math.abs(Math.trunc(minutes));
+  const h = Math.floor(abs / 60);
+  const m = abs % 60;
+  const span = h ? `${h} 工作小时 ${m} 分` : `${m} 工作分钟`;
+  return minutes < 0 ? `超期 ${span}` : `剩余 ${span}`;
+}
+
+/** {text, overdue, minutes} of a ticket's working-time countdown, or null when no clock runs. */
+export function workingCountdown(t, now = Date.now()) {
+  const minutes = workingLeft(t, now);
+  if (minutes == null) return null;
+  return { text: formatWorkingMinutes(minutes), overdue: minutes < 0, minutes };
+}
+
+/** Overdue for the eye: the server's warning level, or no working time left in a clock state. */
 export function isOverdue(t, now = Date.now()) {
   if (FINISHED_STATES.has(t.state)) return false;
   if (t.warning_level === 'red' || t.warning_level === 'escalated') return true;
+  const minutes = workingLeft(t, now);
+  if (minutes != null) return minutes < 0;
   const d = toDate(t.deadline_at);
   return !!d && d.getTime() < now && ['dispatched', 'signed'].includes(t.state);
 }

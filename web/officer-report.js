@@ -1,7 +1,9 @@
 // The report form of the officer's phone app: position (GPS + draggable pin), category
 // picker with search, description, urgency, address, up to 6 photos compressed in the
 // browser. Submitting stores the report in the outbox (IndexedDB) first; sending is the
-// outbox's job, so a report made offline is never lost.
+// outbox's job, so a report made offline is never lost. 自行处置 is the same flow with
+// `self_resolved: true` in the stored report (the server closes the ticket at intake); it needs
+// at least one photo of the scene.
 
 import { categoryLabel, filterGroups, loadCategoryGroups } from './categories.js';
 import { ReportMap } from './officer-map.js';
@@ -63,6 +65,7 @@ export class ReportForm {
       categoryButton: $('category-button'), description: $('description'), address: $('address'),
       photoInput: $('photo-input'), photoStrip: $('photo-strip'), photoAdd: $('photo-add'),
       photoCount: $('photo-count'), formError: $('form-error'), submit: $('submit-report'),
+      selfHandle: $('self-handle'), selfHint: $('self-handle-hint'),
       sheet: $('category-sheet'), search: $('category-search'), list: $('category-list'),
       close: $('category-close'),
     };
@@ -76,6 +79,7 @@ export class ReportForm {
       e.preventDefault();
       this.submit();
     });
+    d.selfHandle.addEventListener('click', () => this.submit({ selfResolved: true }));
     d.locate.addEventListener('click', () => {
       this.map.reset();
       if (this.lastFix) this.map.setGpsFix(this.lastFix, { force: true });
@@ -243,6 +247,9 @@ export class ReportForm {
     });
     this.dom.photoCount.textContent = `${this.photos.length}/${MAX_PHOTOS}`;
     this.dom.photoAdd.hidden = this.photos.length >= MAX_PHOTOS;
+    this.dom.selfHint.textContent = this.photos.length ? '直接结案' : '需现场照片';
+    this.dom.selfHandle.dataset.ready = String(this.photos.length > 0);
+    if (this.photos.length) this.showFieldError('photos', '');
   }
 
   // -------------------------------------------------------------- submit --
@@ -257,12 +264,18 @@ export class ReportForm {
     }
   }
 
-  validate() {
+  validate({ selfResolved = false } = {}) {
     const errors = {};
     if (!this.position) errors.position = '还没有上报位置：请等待定位，或在地图上点选';
     if (!this.categoryCode) errors.category_code = '请选择事件类别';
-    if (!this.dom.description.value.trim()) errors.description = '请填写问题描述';
-    for (const field of ['category_code', 'description']) this.showFieldError(field, errors[field] || '');
+    if (!this.dom.description.value.trim()) {
+      errors.description = selfResolved ? '请填写问题及处置情况' : '请填写问题描述';
+    }
+    if (selfResolved && !this.photos.length) {
+      errors.photos = '自行处置需要至少 1 张现场照片（处置后的现场），请先拍照后再点“自行处置”';
+    }
+    for (const field of ['category_code', 'description', 'photos']) this.showFieldError(field, errors[field] || '');
+    if (errors.photos) this.dom.photoAdd.scrollIntoView({ block: 'center', behavior: 'smooth' });
     if (errors.position) {
       this.dom.positionInfo.textContent = errors.position;
       this.dom.positionInfo.dataset.state = 'error';
@@ -270,11 +283,16 @@ export class ReportForm {
     return Object.keys(errors).length === 0;
   }
 
-  async submit() {
+  /** Store the report in the outbox; `selfResolved`: 自行处置 (closed at once, needs a photo). */
+  async submit({ selfResolved = false } = {}) {
     const d = this.dom;
     d.formError.hidden = true;
-    if (!this.validate()) return;
+    if (!this.validate({ selfResolved })) {
+      if (selfResolved && !this.photos.length) this.toast('自行处置需要至少 1 张现场照片');
+      return;
+    }
     d.submit.disabled = true;
+    d.selfHandle.disabled = true;
     try {
       const urgency = d.form.querySelector('input[name="urgency"]:checked')?.value || 'normal';
       const record = await saveReport({
@@ -290,6 +308,7 @@ export class ReportForm {
           description: d.description.value.trim(),
           urgency,
           address: d.address.value.trim(),
+          self_resolved: selfResolved,
         },
         photos: this.photos.map(({ blob, name }) => ({ blob, name })),
       });
@@ -300,6 +319,7 @@ export class ReportForm {
       d.formError.hidden = false;
     } finally {
       d.submit.disabled = false;
+      d.selfHandle.disabled = false;
     }
   }
 

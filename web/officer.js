@@ -11,7 +11,10 @@ import {
 import { ReportForm } from './officer-report.js';
 import { deleteReport, listReports, pruneSent, syncOutbox } from './outbox.js';
 
-const STATE_LABELS = { new: '待派遣', manual: '待人工派遣', dispatched: '已派遣' };
+const STATE_LABELS = {
+  new: '待派遣', manual: '待人工派遣', dispatched: '已派遣', signed: '处置中', returned: '已回退', suspended: '挂账',
+  feedback: '待核查', closed: '已结案', rejected: '不予受理', merged: '已合并',
+};
 const STATUS_LABELS = { pending: '待发送', failed: '发送失败' };
 const RETRY_MIN_MS = 5000;
 const RETRY_MAX_MS = 60000;
@@ -118,9 +121,14 @@ async function onSaved(record) {
   await renderList();
   const result = await sync('submit');
   const mine = (await listReports(app.owner)).find((r) => r.client_ref === record.client_ref);
-  if (mine?.status === 'sent') toast(`上报成功，工单号 ${mine.ticket_number}`);
+  const selfResolved = !!record.fields?.self_resolved;
+  if (mine?.status === 'sent') {
+    toast(selfResolved ? `已自行处置并结案，工单号 ${mine.ticket_number}` : `上报成功，工单号 ${mine.ticket_number}`);
+  }
   else if (mine?.status === 'failed') toast(`上报被拒绝：${mine.last_error}`, 8000);
-  else if (result) toast('当前无网络：已保存在本机（待发送），联网后自动发送', 6000);
+  else if (result) {
+    toast(`当前无网络：${selfResolved ? '自行处置记录' : ''}已保存在本机（待发送），联网后自动发送`, 6000);
+  }
 }
 
 // ------------------------------------------------------------------ list --
@@ -151,7 +159,8 @@ function localItem(r) {
     el('strong', {}, r.ticket_number || '尚无工单号'),
     el('span', { className: `o-state is-${r.status}`, 'data-testid': 'report-state' },
       STATUS_LABELS[r.status] || stateLabel(r.ticket_state))),
-  el('div', { className: 'o-item-main' }, f.category_name || f.category_code || ''),
+  el('div', { className: 'o-item-main' }, f.category_name || f.category_code || '',
+    f.self_resolved ? el('span', { className: 'o-chip', 'data-testid': 'report-self-resolved' }, '自行处置') : null),
   el('div', { className: 'o-item-meta' },
     [f.grid_name || f.address, `${formatShort(r.created_at)} 填报`].filter(Boolean).join(' · ')),
   f.description && el('div', { className: 'o-item-desc' }, f.description),
@@ -175,8 +184,14 @@ function serverItem(t) {
   el('div', { className: 'o-item-meta' },
     [t.grid_name || t.address, `${formatShort(t.created_at)} 上报`].filter(Boolean).join(' · ')),
   t.description && el('div', { className: 'o-item-desc' }, t.description),
-  el('div', { className: 'o-item-meta' }, t.department_name ? `承办：${t.department_name}`
-    : (t.manual_reason ? `待人工派遣：${t.manual_reason}` : '等待派遣')));
+  el('div', { className: 'o-item-meta' }, serverProgress(t)));
+}
+
+function serverProgress(t) {
+  if (t.state === 'closed' && !t.department_name) return '自行处置，已结案';
+  if (t.department_name) return `承办：${t.department_name}`;
+  if (['closed', 'rejected', 'merged'].includes(t.state)) return stateLabel(t.state);
+  return t.manual_reason ? `待人工派遣：${t.manual_reason}` : '等待派遣';
 }
 
 async function renderList() {
@@ -283,6 +298,7 @@ function main() {
     showLogin();
   });
   for (const tab of dom.tabs) tab.addEventListener('click', () => showView(tab.dataset.view));
+  $('photo-input').addEventListener('change', () => { dom.toast.hidden = true; }); // e.g. "需要照片" is answered
   dom.refresh.addEventListener('click', async () => {
     await sync('manual');
     await loadServerList();

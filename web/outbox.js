@@ -5,7 +5,7 @@
 // (the server answers 200 with it) instead of creating another. Only one sync runs at a
 // time per browser (Web Locks where available, plus an in-page promise).
 //
-// Record: {client_ref, owner, created_at, fields, photos: [{blob, name}], status,
+// Record: {client_ref, owner, created_at, fields (incl. self_resolved), photos: [{blob, name}], status,
 //          attempts, last_error, ticket_id, ticket_number, ticket_state, sent_at}
 // status: 'pending' (待发送) → 'sent' (已发送) | 'failed' (rejected by the server: 4xx).
 
@@ -108,6 +108,7 @@ function formFor(record) {
   data.set('urgency', f.urgency || 'normal');
   data.set('address', f.address || '');
   data.set('client_ref', record.client_ref);
+  if (f.self_resolved) data.set('self_resolved', 'true'); // 自行处置: closed at intake, part of the queued report
   (record.photos || []).forEach((p, i) => {
     data.append('photos', p.blob, p.name || `photo-${i + 1}.jpg`);
   });

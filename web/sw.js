@@ -3,7 +3,7 @@
 // the categories on the phone so the report form opens and works without a network.
 // Reports themselves never go through here: the page's outbox (IndexedDB) sends them.
 
-const VERSION = 'officer-v1';
+const VERSION = 'officer-v2';
 const SHELL = [
   'officer.html',
   'officer.css',

@@ -1,7 +1,6 @@
 // The workflow actions of one ticket as buttons, each with the small form it needs.
-// The server decides what the viewer may do (`allowed_actions`); this module only hides what the
-// viewer could not complete anyway (no pending extension to approve, another department's ticket,
-// a co-handling part that is not mine) and posts to api/tickets/{id}/<action>.
+// The server decides what the viewer may do (`allowed_actions`, per ticket and viewer); this module
+// draws a button for each and posts to api/tickets/{id}/<action>.
 // Used by the console's ticket panel and the department workbench.
 
 import { ApiError, apiFetch } from './api.js';
@@ -69,29 +68,17 @@ const SPECS = {
 };
 // Path-only values (ids in the URL) are not sent in the body.
 const PATH_KEYS = new Set(['request_id', 'notice_id', 'task_id']);
-const OWN_DEPARTMENT = new Set(['sign', 'return', 'request_extension', 'feedback', 'ack_urge']);
 
 function myAssists(ticket, user, status) {
   return (ticket.assists || []).filter((a) => a.department_id === user?.department_id
     && (!status || status.includes(a.status)));
 }
 
-/** The actions worth a button for this viewer now (server's list, narrowed to what can succeed). */
-export function visibleActions(ticket, user) {
-  const isDepartment = user?.role === 'department_staff';
-  const own = !isDepartment || ticket.department_id === user.department_id;
-  const pendingExt = (ticket.extensions || []).some((x) => x.status === 'pending');
-  return (ticket.allowed_actions || []).filter((a) => {
-    if (!SPECS[a]) return false; // system-only, or done elsewhere (重办 via 回访, 自行处置 on the phone)
-    if (OWN_DEPARTMENT.has(a) && !own) return false;
-    if (a === 'ack_urge') return (ticket.notices || []).some((n) => !n.acknowledged_at);
-    if (a === 'approve_extension' || a === 'refuse_extension') return pendingExt;
-    if (a === 'request_extension') return !pendingExt;
-    if (a === 'assist_sign') return myAssists(ticket, user, ['pending']).length > 0;
-    if (a === 'assist_feedback') return myAssists(ticket, user, ['signed']).length > 0;
-    if (a === 'callback') return ticket.source === 'hotline';
-    return true;
-  });
+/** The actions worth a button: the server's `allowed_actions` already fit this ticket and viewer
+ * (department, pending extension, open notices, co-handling parts, source); only the system's own
+ * actions and those taken elsewhere (重办 via 回访, 自行处置 on the phone) have no button here. */
+export function visibleActions(ticket) {
+  return (ticket.allowed_actions || []).filter((a) => !!SPECS[a]);
 }
 
 /** One Chinese line for an API failure (409 lists what is allowed now, 422 names the field). */
@@ -259,7 +246,7 @@ let uidCounter = 0;
  * not wipe what the user is typing; `notice` is a line shown under the bar (e.g. "签收：已完成").
  */
 export function renderActions(container, ticket, { user, departments = [], onDone, keep = null, notice = '' }) {
-  const actions = visibleActions(ticket, user);
+  const actions = visibleActions(ticket);
   container.replaceChildren();
   if (!actions.length) {
     container.append(el('p', { className: 'tp-muted', testid: 'no-actions' }, '当前无可执行的操作'));

@@ -8,7 +8,7 @@
 import { apiUrl, getJSON, getToken } from './api.js';
 import {
   ACTION_LABELS, ASSIST_LABELS, ESCALATION_LABELS, EXTENSION_LABELS, REQUEST_LABELS, SATISFACTION_LABELS,
-  SOURCE_LABELS, STATE_LABELS, URGENCY_LABELS, WARNING_LABELS, el, formatDateTime, isOverdue, timeLeft,
+  SOURCE_LABELS, STATE_LABELS, URGENCY_LABELS, WARNING_LABELS, el, formatDateTime, isOverdue, workingCountdown,
 } from './labels.js';
 import { errorText, openForm, renderActions } from './ticket-actions.js';
 
@@ -155,11 +155,11 @@ export class TicketPanel {
       },
     });
 
-    const left = timeLeft(t.deadline_at);
+    const left = workingCountdown(t);
     const overdue = isOverdue(t);
     const deadline = t.deadline_at
-      ? el('span', { className: overdue ? 'tp-overdue' : '' }, formatDateTime(t.deadline_at),
-        ['dispatched', 'signed'].includes(t.state) ? `（${left.text}）` : '')
+      ? el('span', { className: overdue ? 'tp-overdue' : '', title: '剩余时间按工作时间计算' },
+        formatDateTime(t.deadline_at), left ? `（${left.text}）` : '')
       : '无';
     const facts = el('dl', { className: 'tp-facts', testid: 'panel-facts' }, ...[
       row('事件类别', `${t.category_name || ''}（${t.category_code}）`, 'panel-category'),

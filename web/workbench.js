@@ -6,7 +6,7 @@
 import { getJSON } from './api.js';
 import { LiveFeed } from './live-feed.js';
 import {
-  STATE_SHORT, URGENCY_LABELS, WARNING_LABELS, el, formatShort, isOverdue, timeLeft, toDate,
+  STATE_SHORT, URGENCY_LABELS, WARNING_LABELS, el, formatShort, isOverdue, toDate, workingCountdown,
 } from './labels.js';
 import { setupLogin } from './page-login.js';
 import { TicketPanel, loadDepartments } from './ticket-panel.js';
@@ -64,12 +64,14 @@ function countdown(t, now = Date.now()) {
   if (!t.deadline_at) return el('span', { className: 'wb-left', testid: 'countdown' }, '无时限');
   if (t.state === 'suspended') return el('span', { className: 'wb-left is-paused', testid: 'countdown' }, '挂账停表');
   if (t.state === 'feedback') return el('span', { className: 'wb-left', testid: 'countdown' }, '已反馈，待核查');
-  const left = timeLeft(t.deadline_at, now);
+  const left = workingCountdown(t, now); // the server's working minutes, counted down between answers
+  if (!left) return el('span', { className: 'wb-left', testid: 'countdown' }, '不计时');
   const overdue = left.overdue || isOverdue(t, now);
-  const soon = !overdue && (left.ms < 4 * 3600000 || t.warning_level === 'yellow');
+  const soon = !overdue && (left.minutes < 4 * 60 || t.warning_level === 'yellow');
   return el('span', {
     className: `wb-left${overdue ? ' is-overdue' : soon ? ' is-soon' : ''}`,
-    testid: 'countdown', dataset: { overdue: String(overdue) },
+    testid: 'countdown', title: '按工作时间计算（工作日 08:30–12:00、13:30–17:30）',
+    dataset: { overdue: String(overdue), minutes: String(left.minutes) },
   }, left.text);
 }
 
@@ -86,9 +88,15 @@ function buildRow(t) {
     el('span', { className: 'wb-number', testid: 'row-number' }, t.number),
     el('span', { className: `tp-badge st-${t.state}`, testid: 'row-state' }, STATE_SHORT[t.state] || t.state),
     warn ? el('span', { className: `tp-badge warn-${t.warning_level}` }, warn) : null,
-    !mine(t) ? el('span', { className: 'wb-chip wb-chip-assist', testid: 'row-assist' }, '协办') : null,
+    !mine(t) ? el('span', { className: 'wb-chip wb-chip-assist', testid: 'row-assist', title: '本部门为协办单位' }, '协办') : null,
+    mine(t) && t.assist_department_ids?.length ? el('span', {
+      className: 'wb-chip wb-chip-assist', testid: 'row-has-assist', title: `有 ${t.assist_department_ids.length} 个协办单位`,
+    }, `协办 ${t.assist_department_ids.length}`) : null,
     t.urgency === 'urgent' ? el('span', { className: 'wb-chip wb-chip-urgent' }, URGENCY_LABELS.urgent) : null,
-    marks.has('urge') ? el('span', { className: 'wb-chip wb-chip-urge' }, '督办') : null,
+    t.open_notice_count > 0 || marks.has('urge') ? el('span', {
+      className: 'wb-chip wb-chip-urge', testid: 'row-urge',
+      title: t.open_notice_count > 0 ? `${t.open_notice_count} 条督办待确认` : '收到督办',
+    }, t.open_notice_count > 1 ? `督办 ${t.open_notice_count}` : '督办') : null,
     marks.has('new') ? el('span', { className: 'wb-chip wb-chip-new', testid: 'row-new' }, '新') : null,
     el('time', { className: 'wb-created', datetime: t.created_at }, formatShort(t.created_at))),
   el('div', { className: 'wb-line wb-main-line' },

@@ -169,7 +169,7 @@ def test_address_search_fills_the_position_and_a_second_call_gets_a_duplicate_hi
     expect(hint.get_by_test_id("similar-same-caller")).to_have_text("同一来电人")
     expect(hint.get_by_test_id("similar-distance")).to_have_text("同一位置")
     page.get_by_test_id("content").fill("还是卸货噪声")
-    shot(page, "hotline-desk")
+    shot(page, "hotline-desk-duplicate")
 
     phone = new_context(PHONE).new_page()
     log_in(phone, server.url("hotline.html"), "hotline")
