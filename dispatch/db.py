@@ -102,22 +102,15 @@ def _run_after_commit(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _drop_after_commit(session: Session) -> None:
-    session.info.pop(AFTER_COMMIT_KEY, None)
+    if not session.in_transaction():  # the whole transaction rolled back, not just a savepoint
+        session.info.pop(AFTER_COMMIT_KEY, None)
 
 
 _SEQUENCE_LOCKED = "log_sequence_locked"
 
 
-@event.listens_for(Session, "before_flush")
-def _lock_log_sequence(session: Session, _context: Any, _instances: Any) -> None:
-    """Serialise writing transactions on PostgreSQL from their first flush until commit.
-
-    Log row ids are the console's sequence numbers, and a console resumes from the highest one it saw:
-    if a lower id could commit after a higher one, a resuming console would miss it. Taking one advisory
-    transaction lock before a transaction's first write makes ids visible in increasing order, and
-    because every writer takes it before any row lock, writers cannot deadlock on it. SQLite
-    serialises writers anyway.
-    """
+def lock_log_sequence(session: Session) -> None:
+    """Hold the log-sequence lock until this transaction ends (PostgreSQL; SQLite serialises writers)."""
     if session.info.get(_SEQUENCE_LOCKED) or session.get_bind().dialect.name != "postgresql":
         return
     session.execute(text("SELECT pg_advisory_xact_lock(724001)"))

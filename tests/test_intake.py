@@ -158,3 +158,22 @@ def test_sweep_ignores_fresh_and_routed_tickets(session: Session, redis_db: Redi
     session.expire_all()
     assert session.get(Ticket, fresh.id).state is TicketState.DISPATCHED  # type: ignore[union-attr]
     assert session.get(Ticket, old.id).state is TicketState.DISPATCHED  # type: ignore[union-attr]
+
+
+def test_repost_losing_the_race_leaves_no_trace(session: Session, redis_db: Redis, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from dispatch.events import service as intake
+    from dispatch.tickets.models import TicketLog
+    from tests.helpers import hotline
+
+    first = hotline(session, call_id="RACE-1")
+    real = intake._existing
+    looks: list[int] = []
+
+    def not_yet_visible(s: Session, source: object, external_id: str) -> Ticket | None:
+        looks.append(1)  # the first look misses the other post, as under a real race
+        return None if len(looks) == 1 else real(s, source, external_id)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(intake, "_existing", not_yet_visible)
+    again = hotline(session, call_id="RACE-1")
+    assert again.id == first.id
+    assert count(Ticket) == 1 and count(Event) == 1 and count(TicketLog) == 1  # the loser's rows rolled back

@@ -22,7 +22,7 @@ from dispatch.events.schemas import HotlineIntake, PatrolIntake
 from dispatch.grids.service import district_extent
 from dispatch.queues import ROUTING_QUEUE, enqueue_after_commit
 from dispatch.tickets.models import Action, Ticket
-from dispatch.tickets.service import record
+from dispatch.tickets.service import record, savepoint
 from dispatch.tickets.side_models import TicketReporter
 from dispatch.tickets.tasks import ROUTE_JOB
 
@@ -79,7 +79,7 @@ def _accept(
         _check_position(session, fields["lon"], fields["lat"])
     received_at = clock.now()
     try:
-        with session.begin_nested():
+        with savepoint(session):
             ticket = _open_ticket(session, source, fields, received_at, by)
             event = Event(
                 source=source,

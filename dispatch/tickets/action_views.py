@@ -15,7 +15,7 @@ from dispatch.tickets import side_moves, workflow
 from dispatch.tickets.detail import detail
 from dispatch.tickets.models import Ticket
 from dispatch.tickets.schemas import TicketDetail
-from dispatch.tickets.service import get_visible
+from dispatch.tickets.service import get_visible, write_log
 
 router = APIRouter(prefix="/api/tickets/{ticket_id}", tags=["workflow"])
 
@@ -28,7 +28,7 @@ CurrentTicket = Annotated[Ticket, Depends(visible_ticket)]
 
 
 def _done(session: SessionDep, ticket: Ticket, by: User) -> TicketDetail:
-    session.flush()
+    write_log(session)  # the answer shows the timeline with this move
     return detail(session, ticket=ticket, viewer=by)
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import event, or_
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, func, select
 
@@ -14,6 +15,7 @@ from dispatch import clock
 from dispatch.auth.models import CENTRE_ROLES, Role, User
 from dispatch.catalog.models import Category, Department
 from dispatch.console.publisher import notify_after_commit
+from dispatch.db import lock_log_sequence
 from dispatch.errors import InvalidTransition, NotFound
 from dispatch.events.models import Source
 from dispatch.grids.service import names_for
@@ -46,7 +48,8 @@ def record(
     """Move the ticket by `action` and append its log row, or raise InvalidTransition (nothing changed).
 
     The caller has already set the fields the move changes; this sets the state, stamps the time,
-    writes the audit row and wakes the consoles after commit.
+    queues the audit row (written last, by write_log(), when the transaction commits) and wakes the
+    consoles after commit.
     """
     source = None if action is Action.INTAKE else ticket.state
     target = TRANSITIONS.get((source, action))
@@ -72,10 +75,52 @@ def record(
         note=note,
         data=data or {},
     )
-    session.add(entry)
-    session.flush()
+    session.info.setdefault(_PENDING_LOG, []).append(entry)
     notify_after_commit(session)
     return entry
+
+
+_PENDING_LOG = "pending_log_rows"
+
+
+def write_log(session: Session) -> None:
+    """Insert the log rows this transaction has recorded, in order, under the log-sequence lock.
+
+    Log ids are the console's sequence numbers; on PostgreSQL the lock makes them visible in increasing
+    order. Writing the rows as the transaction's last step keeps the lock short, and a transaction
+    holding it takes no more row locks, so writers cannot deadlock on it. Runs before every commit;
+    call it earlier only to read the log back before committing.
+    """
+    pending: list[TicketLog] = session.info.pop(_PENDING_LOG, [])
+    if not pending:
+        return
+    lock_log_sequence(session)
+    session.add_all(pending)
+    session.flush()
+
+
+@event.listens_for(Session, "before_commit")
+def _write_log_before_commit(session: Session) -> None:
+    write_log(session)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_rolled_back(session: Session) -> None:
+    if not session.in_transaction():  # the whole transaction rolled back (savepoints: see savepoint())
+        session.info.pop(_PENDING_LOG, None)
+
+
+@contextmanager
+def savepoint(session: Session) -> Iterator[None]:
+    """A SAVEPOINT whose rollback also forgets the log rows recorded inside it."""
+    pending: list[TicketLog] = session.info.setdefault(_PENDING_LOG, [])
+    mark = len(pending)
+    try:
+        with session.begin_nested():
+            yield
+    except BaseException:
+        del pending[mark:]
+        raise
 
 
 def get_visible(session: Session, *, ticket_id: int, viewer: User) -> Ticket:
