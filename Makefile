@@ -37,6 +37,8 @@ bench: $(VENV)/.installed
 	$(BIN)/python -m bench.locator
 	$(BIN)/python -m bench.intake
 	$(BIN)/python -m bench.grid_import
+	$(BIN)/python -m bench.pipeline
+	$(BIN)/python -m bench.pipeline --postgres
 
 clean:
 	rm -rf data .pytest_cache .mypy_cache .ruff_cache
