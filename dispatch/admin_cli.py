@@ -9,9 +9,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
+
+from sqlmodel import Session
 
 from dispatch.grids.report import Report
 
@@ -42,6 +45,23 @@ class StderrProgress:
 def print_report(report: Report, out: TextIO | None = None) -> None:
     for line in report.lines():
         print(line, file=out or sys.stdout)
+
+
+def _run_import(run: Callable[[Session], Report], dry_run: bool) -> Report:
+    """Run one whole-file import in its own transaction: print the report; commit only if it is valid
+    and not a dry run (exit status 2 when the file has errors)."""
+    from dispatch.db import new_session
+
+    with new_session() as session:
+        report = run(session)
+        print_report(report)
+        if not report.ok:
+            raise SystemExit(2)
+        if dry_run:
+            print("试运行（--dry-run）：未写入任何数据")
+        else:
+            session.commit()
+    return report
 
 
 def _parse_time(text: str) -> datetime:
@@ -193,21 +213,14 @@ def _register_routing(sub: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def cmd_gazetteer_import(args: argparse.Namespace) -> None:
-    from dispatch.db import new_session
     from dispatch.demo.gazetteer import CSV_PATH
     from dispatch.gazetteer.importer import import_addresses
 
     path = CSV_PATH if args.file == "demo" else Path(args.file)
-    with new_session() as session:
-        report = import_addresses(session, path.read_text(encoding="utf-8-sig"), dry_run=args.dry_run)
-        print_report(report)
-        if not report.ok:
-            raise SystemExit(2)
-        if args.dry_run:
-            print("试运行（--dry-run）：未写入任何数据")
-            return
-        session.commit()
-    print(f"地址库已替换为 {path} 中的 {report.counts.get('points', 0)} 个地址")
+    text = path.read_text(encoding="utf-8-sig")
+    report = _run_import(lambda session: import_addresses(session, text, dry_run=args.dry_run), args.dry_run)
+    if not args.dry_run:
+        print(f"地址库已替换为 {path} 中的 {report.counts.get('points', 0)} 个地址")
 
 
 def cmd_gazetteer_locate(args: argparse.Namespace) -> None:
@@ -239,20 +252,14 @@ def _register_gazetteer(sub: argparse._SubParsersAction) -> None:  # type: ignor
 
 def cmd_catalog_import(args: argparse.Namespace) -> None:
     from dispatch.catalog.io import import_catalog
-    from dispatch.db import new_session
 
     fmt = args.format or ("yaml" if args.file.endswith((".yaml", ".yml")) else "csv")
     text = Path(args.file).read_text(encoding="utf-8-sig")
-    with new_session() as session:
-        report = import_catalog(session, args.kind, text, fmt=fmt, dry_run=args.dry_run)
-        print_report(report)
-        if not report.ok:
-            raise SystemExit(2)
-        if args.dry_run:
-            print("试运行（--dry-run）：未写入任何数据")
-            return
-        session.commit()
-    print(f"已导入 {args.kind}：{report.counts.get('rows', 0)} 行")
+    report = _run_import(
+        lambda session: import_catalog(session, args.kind, text, fmt=fmt, dry_run=args.dry_run), args.dry_run
+    )
+    if not args.dry_run:
+        print(f"已导入 {args.kind}：{report.counts.get('rows', 0)} 行")
 
 
 def cmd_catalog_export(args: argparse.Namespace) -> None:
@@ -284,19 +291,12 @@ def _register_catalog(sub: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def cmd_people_import(args: argparse.Namespace) -> None:
-    from dispatch.db import new_session
     from dispatch.people.service import import_people
 
-    with new_session() as session:
-        report = import_people(session, Path(args.file).read_text(encoding="utf-8-sig"), dry_run=args.dry_run)
-        print_report(report)
-        if not report.ok:
-            raise SystemExit(2)
-        if args.dry_run:
-            print("试运行（--dry-run）：未写入任何数据")
-            return
-        session.commit()
-    print(f"已导入人员 {report.counts.get('rows', 0)} 名")
+    text = Path(args.file).read_text(encoding="utf-8-sig")
+    report = _run_import(lambda session: import_people(session, text, dry_run=args.dry_run), args.dry_run)
+    if not args.dry_run:
+        print(f"已导入人员 {report.counts.get('rows', 0)} 名")
 
 
 def cmd_people_deactivate(args: argparse.Namespace) -> None:
@@ -326,19 +326,14 @@ def _register_people(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
 
 
 def cmd_places_import(args: argparse.Namespace) -> None:
-    from dispatch.db import new_session
     from dispatch.places.service import import_register
 
     text = Path(args.file).read_text(encoding="utf-8-sig")
-    with new_session() as session:
-        report = import_register(session, text, owner=args.owner, dry_run=args.dry_run)
-        print_report(report)
-        if not report.ok:
-            raise SystemExit(2)
-        if args.dry_run:
-            print("试运行（--dry-run）：未写入任何数据")
-            return
-        session.commit()
+    report = _run_import(
+        lambda session: import_register(session, text, owner=args.owner, dry_run=args.dry_run), args.dry_run
+    )
+    if not args.dry_run:
+        print(f"已导入 {args.owner} 的场所 {report.counts.get('places', 0)} 个")
 
 
 def _register_places(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
