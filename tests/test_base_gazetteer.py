@@ -166,6 +166,9 @@ def test_locate_and_import_over_http(api: TestClient, tmp_path: Path) -> None:
     hotline = bearer(api, "hotline")
     answer = api.get("/api/gazetteer/locate", params={"q": "御河北路１２号"}, headers=hotline).json()
     assert answer["point"]["text"] == "御河北路12号"
+    assert answer["point"]["grid_name"] and answer["point"]["grid_name"].endswith(
+        "网格"
+    )  # named for the desk
     answer = api.get("/api/gazetteer/locate", params={"q": "御河路12号"}, headers=hotline).json()
     assert answer["point"] is None and len(answer["candidates"]) >= 2
     assert api.get("/api/gazetteer/locate", params={"q": "x"}, headers=bearer(api, "cg1")).status_code == 403

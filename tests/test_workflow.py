@@ -186,6 +186,7 @@ def test_self_resolve_closes_with_photo(desk: Desk) -> None:
     assert answer.status_code == 201
     ticket = desk.get("dispatcher", answer.json()["ticket_id"])
     assert ticket["state"] == "closed" and ticket["grid_code"] == grids_in("140213050")[0].code
+    assert ticket["self_resolved"] is True
     assert [e["action"] for e in ticket["log"]] == ["intake", "self_resolve"]
 
 
@@ -293,6 +294,12 @@ def test_duplicate_hints_while_typing_and_callback_list(desk: Desk, run_worker: 
         },
     ).json()
     assert [(h["id"], h["distance_m"], h["same_caller"]) for h in hints] == [(first, 0.0, True)]
+    by_caller_only = desk.client.get(
+        "/api/tickets/similar",
+        headers=desk.headers("hotline"),
+        params={"category_code": "06010", "caller_phone": "13511112222", "address": "永泰街道某小区3号楼"},
+    ).json()
+    assert [(h["id"], h["distance_m"], h["same_caller"]) for h in by_caller_only] == [(first, None, True)]
     other_category = desk.client.get(
         "/api/tickets/similar",
         headers=desk.headers("hotline"),

@@ -12,7 +12,8 @@ from dispatch.auth.models import Role, User
 from dispatch.db import SessionDep
 from dispatch.errors import InvalidInput
 from dispatch.gazetteer.importer import import_addresses
-from dispatch.gazetteer.matcher import locate_address
+from dispatch.gazetteer.matcher import AddressMatch, locate_address
+from dispatch.grids.service import names_for
 
 router = APIRouter(tags=["gazetteer"])
 
@@ -27,7 +28,14 @@ def locate(_: AddressUsers, session: SessionDep, q: str) -> dict[str, Any]:
     if not q.strip() or len(q) > 255:
         raise InvalidInput("地址为空或过长（最多 255 字）", field="q")
     point, candidates = locate_address(session, q)
-    return {"point": asdict(point) if point else None, "candidates": [asdict(c) for c in candidates]}
+    names = names_for(
+        session, {m.grid_code for m in [*candidates, *([point] if point else [])] if m.grid_code}
+    )
+
+    def shown(match: AddressMatch) -> dict[str, Any]:
+        return {**asdict(match), "grid_name": names.get(match.grid_code or "")}
+
+    return {"point": shown(point) if point else None, "candidates": [shown(c) for c in candidates]}
 
 
 @router.post("/api/admin/gazetteer/import")

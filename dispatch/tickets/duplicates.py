@@ -42,7 +42,7 @@ def _normalise_address(text: str) -> str:
 @dataclass(frozen=True)
 class Candidate:
     ticket: Ticket
-    distance_m: float
+    distance_m: float | None  # None: matched as the same caller and address, without positions
     same_caller: bool
 
 
@@ -87,8 +87,8 @@ def find_candidates(
             if other.id is None or _normalise_address(other.address) != wanted:
                 continue
             previous = found.get(other.id)
-            found[other.id] = Candidate(other, previous.distance_m if previous else 0.0, True)
-    return sorted(found.values(), key=lambda c: (c.distance_m, c.ticket.id or 0))
+            found[other.id] = Candidate(other, previous.distance_m if previous else None, True)
+    return sorted(found.values(), key=lambda c: (c.distance_m is None, c.distance_m or 0.0, c.ticket.id or 0))
 
 
 def suggest(session: Session, tickets: Sequence[Ticket]) -> int:

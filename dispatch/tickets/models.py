@@ -215,6 +215,7 @@ class TicketRead(TicketBase):
     open_notice_count: int = 0
     assist_department_ids: list[int] = []
     working_minutes_left: int | None = None
+    self_resolved: bool = False  # 自行处置: closed by the reporting grid officer, never dispatched
 
 
 class TicketLogRead(BaseModel):

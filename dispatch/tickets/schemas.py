@@ -116,7 +116,7 @@ class NoticeRead(BaseModel):
 
 class DuplicateRead(BaseModel):
     candidate: TicketRead
-    distance_m: float
+    distance_m: float | None
     same_caller: bool
 
 
@@ -130,7 +130,7 @@ class SimilarRead(BaseModel):
     address: str
     grid_name: str | None
     created_at: datetime
-    distance_m: float
+    distance_m: float | None  # None: the same caller and address, no positions to compare
     same_caller: bool
 
 

@@ -235,6 +235,7 @@ def present(session: Session, tickets: Sequence[Ticket], *, viewer: User | None)
                 "open_notice_count": open_notices.get(t.id or 0, 0),
                 "assist_department_ids": assists.get(t.id or 0, []),
                 "working_minutes_left": _working_minutes_left(t, now),
+                "self_resolved": t.state is TicketState.CLOSED and t.department_id is None,
             },
         )
         for t in tickets

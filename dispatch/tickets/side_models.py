@@ -93,6 +93,6 @@ class DuplicateSuggestion(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     ticket_id: int = Field(foreign_key="ticket.id", index=True)
     candidate_id: int = Field(foreign_key="ticket.id")
-    distance_m: float
+    distance_m: float | None = None  # None: same caller and address, no positions to compare
     same_caller: bool = False
     created_at: datetime = Field(sa_type=UTCDateTime)

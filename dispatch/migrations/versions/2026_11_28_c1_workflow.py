@@ -55,7 +55,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("ticket_id", sa.Integer(), nullable=False),
         sa.Column("candidate_id", sa.Integer(), nullable=False),
-        sa.Column("distance_m", sa.Float(), nullable=False),
+        sa.Column("distance_m", sa.Float(), nullable=True),
         sa.Column("same_caller", sa.Boolean(), nullable=False),
         sa.Column("created_at", dispatch.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
