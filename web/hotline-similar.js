@@ -9,6 +9,7 @@ import { STATE_SHORT, el, formatShort } from './labels.js';
 const DEBOUNCE_MS = 400;
 
 function distanceText(m) {
+  if (m === null || m === undefined) return '同一地址'; // matched by caller and address, no positions
   const d = Number(m);
   if (!Number.isFinite(d)) return '';
   if (d < 1) return '同一位置';
