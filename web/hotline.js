@@ -12,6 +12,7 @@ import {
   ApiError, apiFetch, clearSession, getJSON, getToken, getUser, homePageFor, login, onUnauthorized,
 } from './api.js';
 import { loadCategoryGroups } from './categories.js';
+import { formatShort } from './labels.js';
 import { AddressSearch, loadGridNames } from './hotline-address.js';
 import { CallbackList } from './hotline-callback.js';
 import { CategoryCombo } from './hotline-combo.js';
@@ -42,16 +43,6 @@ const FRIENDLY = {
   lat: { float_parsing: '纬度应为数字', greater_than_equal: '纬度超出范围', less_than_equal: '纬度超出范围', value_error: '经度和纬度需同时填写' },
 };
 const REQUIRED = { missing: true, string_too_short: true, enum: true };
-
-const fmt = new Intl.DateTimeFormat('zh-CN', {
-  timeZone: 'Asia/Shanghai', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
-});
-function formatShort(iso) {
-  const d = new Date(iso);
-  if (!iso || Number.isNaN(d.getTime())) return '';
-  const p = Object.fromEntries(fmt.formatToParts(d).map((x) => [x.type, x.value]));
-  return `${p.month}-${p.day} ${p.hour}:${p.minute}`;
-}
 
 const $ = (id) => document.getElementById(id);
 const dom = {

@@ -8,6 +8,7 @@
 import {
   ApiError, clearSession, getJSON, getToken, getUser, homePageFor, login, onUnauthorized,
 } from './api.js';
+import { formatShort } from './labels.js';
 import { ReportForm } from './officer-report.js';
 import { deleteReport, listReports, pruneSent, syncOutbox } from './outbox.js';
 
@@ -19,17 +20,6 @@ const STATUS_LABELS = { pending: '待发送', failed: '发送失败' };
 const RETRY_MIN_MS = 5000;
 const RETRY_MAX_MS = 60000;
 const LIST_REFRESH_MS = 60000;
-
-const fmtShort = new Intl.DateTimeFormat('zh-CN', {
-  timeZone: 'Asia/Shanghai', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
-});
-
-function formatShort(iso) {
-  const d = new Date(iso);
-  if (!iso || Number.isNaN(d.getTime())) return '';
-  const p = Object.fromEntries(fmtShort.formatToParts(d).map((x) => [x.type, x.value]));
-  return `${p.month}-${p.day} ${p.hour}:${p.minute}`;
-}
 
 const $ = (id) => document.getElementById(id);
 const dom = {
