@@ -3,7 +3,7 @@
 // the categories on the phone so the report form opens and works without a network.
 // Reports themselves never go through here: the page's outbox (IndexedDB) sends them.
 
-const VERSION = 'officer-v2';
+const VERSION = 'officer-v3';
 const SHELL = [
   'officer.html',
   'officer.css',
@@ -14,6 +14,7 @@ const SHELL = [
   'photos.js',
   'categories.js',
   'api.js',
+  'labels.js',
   'manifest.webmanifest',
   'icons/icon.svg',
   'icons/icon-192.png',
