@@ -217,7 +217,7 @@ export class TicketPanel {
   reporters(t) {
     return section(`报告人（${t.reporters.length}）`, 'panel-reporters', el('ul', { className: 'tp-list' },
       t.reporters.map((r) => el('li', {},
-        r.caller_name || r.caller_phone ? `${r.caller_name || ''} ${r.caller_phone || ''}` : `用户 #${r.user_id ?? '—'}`,
+        [r.name || r.caller_name || (r.user_id ? `用户 #${r.user_id}` : '—'), r.caller_phone].filter(Boolean).join(' '),
         el('span', { className: 'tp-muted' }, ` · ${formatDateTime(r.reported_at)}`)))));
   }
 
