@@ -7,12 +7,13 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends
 from sqlalchemy import DateTime, Engine, event, text
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.engine import Dialect
+from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, create_engine
 
@@ -21,6 +22,7 @@ from dispatch.config import get_settings
 log = logging.getLogger(__name__)
 
 AFTER_COMMIT_KEY = "after_commit_callbacks"
+T = TypeVar("T")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -133,3 +135,18 @@ def enum_type(enum: type[StrEnum]) -> SAEnum:
         values_callable=lambda members: [m.value for m in members],
         validate_strings=True,
     )
+
+
+def commit_with_retry(work: Callable[[Session], T], *, what: str, attempts: int = 3) -> T:
+    """Run `work` in a fresh session and commit; if another writer changed the same rows first
+    (optimistic lock), roll back and run it again on fresh data, up to `attempts` times."""
+    for attempt in range(1, attempts + 1):
+        with new_session() as session:
+            try:
+                result = work(session)
+                session.commit()
+                return result
+            except StaleDataError:
+                session.rollback()
+                log.info("%s raced another writer (attempt %d); retrying", what, attempt)
+    raise RuntimeError(f"{what} kept conflicting with other writers")

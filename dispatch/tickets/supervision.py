@@ -4,22 +4,18 @@ records it, and the optimistic lock makes a second scheduler running at the same
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 
-from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, col, select
 
 from dispatch import clock
 from dispatch.config import get_settings
-from dispatch.db import new_session
+from dispatch.db import commit_with_retry
 from dispatch.errors import InvalidTransition
 from dispatch.tickets.models import CLOCK_STATES, Action, Ticket, TicketState, WarningLevel
 from dispatch.tickets.service import record
 from dispatch.tickets.side_moves import escalate, urge
 from dispatch.worktime import add_working_minutes
-
-log = logging.getLogger(__name__)
 
 
 def _warn_sign(session: Session, now: datetime) -> int:
@@ -90,19 +86,14 @@ def _escalate_overdue(session: Session, now: datetime) -> int:
 
 def supervise() -> dict[str, int]:
     """One supervision pass over all open tickets; safe to run at any time, any number of times."""
-    for attempt in range(1, 4):
-        with new_session() as session:
-            now = clock.now()
-            try:
-                counts = {
-                    "sign": _warn_sign(session, now),
-                    "yellow": _warn_yellow(session, now),
-                    "red": _warn_red(session, now),
-                    "escalated": _escalate_overdue(session, now),
-                }
-                session.commit()
-                return counts
-            except StaleDataError:
-                session.rollback()
-                log.info("supervision raced another pass (attempt %d); retrying", attempt)
-    raise RuntimeError("supervision kept conflicting; the next pass will retry")
+
+    def one_pass(session: Session) -> dict[str, int]:
+        now = clock.now()
+        return {
+            "sign": _warn_sign(session, now),
+            "yellow": _warn_yellow(session, now),
+            "red": _warn_red(session, now),
+            "escalated": _escalate_overdue(session, now),
+        }
+
+    return commit_with_retry(one_pass, what="supervision pass")

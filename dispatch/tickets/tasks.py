@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import col, select
 
 from dispatch import clock
 from dispatch.config import get_settings
-from dispatch.db import new_session
+from dispatch.db import commit_with_retry, new_session
 from dispatch.queues import ROUTING_QUEUE, enqueue
 from dispatch.tickets.models import Ticket, TicketState
 from dispatch.tickets.routing import route_batch
@@ -21,17 +20,9 @@ ROUTE_JOB = "dispatch.tickets.tasks.route_tickets"
 
 
 def route_tickets(ticket_ids: list[int]) -> dict[str, int]:
-    """Route these tickets if they still wait; a concurrent router winning a ticket just means a retry."""
-    for attempt in range(1, 4):
-        with new_session() as session:
-            try:
-                counts = route_batch(session, ticket_ids)
-                session.commit()
-                return counts
-            except StaleDataError:
-                session.rollback()
-                log.info("routing batch raced another router (attempt %d); retrying", attempt)
-    raise RuntimeError("routing batch kept conflicting; RQ will retry it")
+    """Route these tickets if they still wait; a concurrent router winning a ticket just means a retry
+    (and if conflicts persist, RQ retries the job)."""
+    return commit_with_retry(lambda session: route_batch(session, ticket_ids), what="routing batch")
 
 
 def sweep_unrouted() -> int:
