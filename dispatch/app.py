@@ -35,6 +35,8 @@ from dispatch.queues import redis_connection
 from dispatch.stats import views as stats_views
 from dispatch.tickets import action_views
 from dispatch.tickets import views as ticket_views
+from dispatch.workcal import views as calendar_views
+from dispatch.workcal.service import calendar_status, local_today
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +66,19 @@ def create_app() -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        """422 naming the field: `text`, `items.2.lon`, a query or path parameter's name, or `body` when
+        the body as a whole is wrong (not a JSON object, not JSON at all, missing)."""
         errors = jsonable_encoder(exc.errors(), exclude={"input", "url", "ctx"})
-        fields = [".".join(str(p) for p in e["loc"] if p not in ("body", "query", "path")) for e in errors]
+
+        def field(error: dict[str, Any]) -> str:
+            where, *path = error["loc"] or ["body"]
+            if where not in ("body", "query", "path", "header", "cookie"):
+                path = [where, *path]
+            if not path or error.get("type") == "json_invalid":  # loc is ["body", <character offset>]
+                return str(where)
+            return ".".join(str(p) for p in path)
+
+        fields = [field(e) for e in errors]
         summary = "; ".join(f"{f}: {e['msg']}" for f, e in zip(fields, errors, strict=True))
         return JSONResponse(
             status_code=422,
@@ -78,11 +91,14 @@ def create_app() -> FastAPI:
 
     @app.get("/api/health", tags=["health"])
     def health() -> dict[str, Any]:
-        """Liveness plus whether the database and Redis answer (Redis down is degraded, not dead)."""
-        status: dict[str, Any] = {"status": "ok", "database": "ok", "redis": "ok"}
+        """Liveness plus whether the database and Redis answer (Redis down is degraded, not dead), and
+        `warnings` an admin must act on (a missing work calendar: this year, or next year from 1 Dec)."""
+        status: dict[str, Any] = {"status": "ok", "database": "ok", "redis": "ok", "warnings": []}
         try:
             with new_session() as session:
                 session.execute(text("SELECT 1"))
+            status["calendar"] = calendar_status(local_today())
+            status["warnings"].extend(status["calendar"]["warnings"])
         except Exception as exc:  # report, never crash the health check
             status.update(status="error", database=str(exc)[:200])
         try:
@@ -108,6 +124,7 @@ def create_app() -> FastAPI:
         gazetteer_views,
         people_views,
         place_views,
+        calendar_views,
     ):
         app.include_router(module.router)
     if WEB_DIR.is_dir():

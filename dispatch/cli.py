@@ -1,4 +1,4 @@
-"""`grid-dispatch`: up, migrate, seed-demo, api, worker, scheduler."""
+"""`grid-dispatch`: up, migrate, seed-demo, api, worker, scheduler (and the admin commands)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from types import FrameType
 
 from dispatch.admin_cli import register as register_admin
 from dispatch.config import get_settings
+from dispatch.workcal.cli import register as register_calendar
 
 log = logging.getLogger("grid-dispatch")
 
@@ -167,8 +168,10 @@ def main(argv: list[str] | None = None) -> None:
     worker = sub.add_parser("worker", help="run an RQ worker")
     worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
     worker.set_defaults(func=cmd_worker)
-    sub.add_parser("scheduler", help="run the periodic-job scheduler").set_defaults(func=cmd_scheduler)
+    scheduler = sub.add_parser("scheduler", help="run the periodic jobs (sweep, supervision)")
+    scheduler.set_defaults(func=cmd_scheduler)
     register_admin(sub)
+    register_calendar(sub)
     args = parser.parse_args(argv)
     args.func(args)
 

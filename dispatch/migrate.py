@@ -18,8 +18,15 @@ def alembic_config() -> Config:
 
 
 def upgrade_to_head() -> None:
-    """Bring the configured database to the newest schema (safe to run on every start)."""
+    """Bring the configured database to the newest schema and add the work-calendar years the calendar
+    package knows that the database lacks (safe to run on every start; never overwrites a year)."""
+    from dispatch.db import new_session
+    from dispatch.workcal.service import sync_from_package
+
     command.upgrade(alembic_config(), "head")
+    with new_session() as session:
+        sync_from_package(session)
+        session.commit()
 
 
 def make_revision(message: str) -> None:

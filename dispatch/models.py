@@ -16,6 +16,7 @@ from dispatch.tickets.side_models import (
     Notice,
     TicketReporter,
 )
+from dispatch.workcal.models import CalendarDay, CalendarYear
 
 metadata = SQLModel.metadata
 
@@ -24,6 +25,8 @@ __all__ = [
     "Area",
     "AssistTask",
     "Attachment",
+    "CalendarDay",
+    "CalendarYear",
     "Category",
     "Department",
     "DuplicateSuggestion",

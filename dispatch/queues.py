@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -18,7 +19,9 @@ log = logging.getLogger(__name__)
 
 ROUTING_QUEUE = "routing"
 MAINTENANCE_QUEUE = "maintenance"
-ALL_QUEUES = (ROUTING_QUEUE, MAINTENANCE_QUEUE)
+# The order a worker takes them in: periodic work (sweep, supervision) before routing, so a routing
+# backlog cannot starve it.
+WORKER_QUEUES = (MAINTENANCE_QUEUE, ROUTING_QUEUE)
 
 
 @lru_cache
@@ -50,6 +53,14 @@ def enqueue(queue_name: str, func: str, *args: Any, **kwargs: Any) -> bool:
         log.warning("Redis unreachable; %s(%s) left for the periodic sweep", func, args)
         return False
     return True
+
+
+def enqueue_periodic(func: Callable[[], object], *, ttl_s: int) -> None:
+    """Enqueue one pass of a periodic job on the maintenance queue (raises RedisError: the scheduler
+    retries). A pass still queued after `ttl_s` is dropped; the next one is on its way."""
+    get_queue(MAINTENANCE_QUEUE).enqueue_call(
+        func, result_ttl=max(60, ttl_s), ttl=ttl_s, failure_ttl=7 * 86400, timeout=max(60, ttl_s)
+    )
 
 
 def enqueue_after_commit(session: Session, queue_name: str, func: str, *args: Any, **kwargs: Any) -> None:

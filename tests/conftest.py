@@ -20,6 +20,7 @@ from dispatch import clock
 from dispatch.config import get_settings
 from dispatch.db import engine_for, new_session
 from dispatch.grids import locator
+from tests.processes import Processes
 
 PG_ADMIN_URL = os.environ.get("GRID_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TEST_REDIS_URL = os.environ.get("GRID_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
@@ -150,3 +151,13 @@ def run_worker(redis_db: Redis) -> Callable[[], None]:
     from workers.worker import run_worker as work
 
     return lambda: work(burst=True)
+
+
+@pytest.fixture
+def processes(database_url: str, redis_db: Redis, tmp_path: Path) -> Iterator[Processes]:
+    """Start `grid-dispatch` processes on this test's database and Redis; all are killed at the end."""
+    procs = Processes(tmp_path)
+    yield procs
+    procs.stop_all()
+    for log in sorted(tmp_path.glob("*.log")):  # shown by pytest only when the test fails
+        print(f"----- {log.name}\n{log.read_text(errors='replace')[-4000:]}")

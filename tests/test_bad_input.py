@@ -473,3 +473,58 @@ def test_valid_hotline_call_is_accepted_once(client: TestClient, hotline: Header
     after = _counts()
     assert after["ticket"] == before["ticket"] + 1
     assert after["event"] == before["event"] + 1
+
+
+# --- the body or a parameter as a whole -----------------------------------------------------------
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param([_call()], id="list"),
+        pytest.param(42, id="number"),
+        pytest.param("call", id="string"),
+        pytest.param(None, id="null"),
+    ],
+)
+def test_body_that_is_not_an_object_names_the_body(client: TestClient, hotline: Headers, body: Any) -> None:
+    response = client.post("/api/intake/hotline", json=body, headers=hotline)
+    _assert_refused(response, "body")
+
+
+@pytest.mark.usefixtures("unchanged")
+def test_body_that_is_not_json_names_the_body(client: TestClient, hotline: Headers) -> None:
+    response = client.post(
+        "/api/intake/hotline",
+        content=b'{"call_id": ',
+        headers={**hotline, "Content-Type": "application/json"},
+    )
+    _assert_refused(response, "body")
+
+
+def test_workflow_body_that_is_not_an_object_names_the_body(
+    client: TestClient, hotline: Headers, login: Callable[[str], Headers]
+) -> None:
+    accepted = client.post("/api/intake/hotline", json=_call(), headers=hotline)
+    assert accepted.status_code == 201, accepted.text
+    ticket_id = accepted.json()["ticket_id"]
+    response = client.post(f"/api/tickets/{ticket_id}/verify", json=[True], headers=login("dispatcher"))
+    _assert_refused(response, "body")
+
+
+@pytest.mark.parametrize(
+    ("url", "field"),
+    [
+        pytest.param("/api/tickets/abc", "ticket_id", id="path"),
+        pytest.param("/api/tickets?limit=0", "limit", id="query"),
+        pytest.param("/api/tickets?state=nonsense", "state.0", id="query-list-item"),
+        pytest.param("/api/tickets/similar?category_code=x", "category_code", id="query-pattern"),
+    ],
+)
+def test_query_and_path_errors_name_the_parameter(
+    client: TestClient, login: Callable[[str], Headers], url: str, field: str
+) -> None:
+    response = client.get(url, headers=login("dispatcher"))
+    body = _assert_refused(response, field)
+    assert body["detail"].startswith(f"输入有误 — {field}: "), body

@@ -6,103 +6,27 @@ a change happens while it is down, and a console reconnecting with its last sequ
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from redis import Redis
-from websockets.sync.client import ClientConnection, connect
+from websockets.sync.client import connect
 
 from dispatch.db import new_session
 from dispatch.tickets.models import Ticket, TicketState
 from tests.helpers import grids_in, inside
+from tests.processes import (
+    Processes,
+    free_port,
+    receive,
+    receive_until,
+    states,
+    token,
+    wait_healthy,
+)
 
 pytestmark = pytest.mark.e2e
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Processes:
-    def __init__(self, logs: Path) -> None:
-        self.logs = logs
-        self.running: dict[str, subprocess.Popen[bytes]] = {}
-
-    def start(self, name: str, *args: str) -> None:
-        log = (self.logs / f"{name}.log").open("ab")
-        self.running[name] = subprocess.Popen(
-            [sys.executable, "-m", "dispatch.cli", *args],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=dict(os.environ),
-        )
-
-    def stop(self, name: str, sig: signal.Signals = signal.SIGTERM) -> None:
-        process = self.running.pop(name)
-        process.send_signal(sig)
-        process.wait(timeout=20)
-
-    def stop_all(self) -> None:
-        for name in list(self.running):
-            self.stop(name, signal.SIGKILL)
-
-
-@pytest.fixture
-def processes(database_url: str, redis_db: Redis, tmp_path: Path) -> Iterator[Processes]:
-    procs = Processes(tmp_path)
-    yield procs
-    procs.stop_all()
-    for log in sorted(tmp_path.glob("*.log")):  # shown by pytest only when the test fails
-        print(f"----- {log.name}\n{log.read_text(errors='replace')[-4000:]}")
-
-
-def wait_healthy(base: str, timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"API at {base} did not become healthy")
-
-
-def token(base: str, username: str) -> str:
-    answer = httpx.post(f"{base}/api/auth/token", data={"username": username, "password": "demo1234"})
-    answer.raise_for_status()
-    return str(answer.json()["access_token"])
-
-
-def receive(ws: ClientConnection, timeout_s: float = 20) -> dict[str, Any]:
-    return dict(json.loads(ws.recv(timeout=timeout_s)))
-
-
-def receive_until(ws: ClientConnection, done: Any, limit: int = 50) -> list[dict[str, Any]]:
-    messages: list[dict[str, Any]] = []
-    while not done(messages):
-        assert len(messages) < limit, messages
-        messages.append(receive(ws))
-    return messages
-
-
-def states(messages: list[dict[str, Any]]) -> dict[int, str]:
-    latest: dict[int, str] = {}
-    for m in messages:
-        latest[m["ticket"]["id"]] = m["to_state"]
-    return latest
 
 
 def test_intake_to_console_across_processes_and_api_restart(processes: Processes) -> None:

@@ -5,12 +5,18 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlmodel import select
 
 from dispatch import clock
-from tests.helpers import grids_in, inside
+from dispatch.db import new_session
+from dispatch.tickets.models import Action, Ticket, TicketLog
+from dispatch.tickets.side_models import ExtensionRequest
+from dispatch.tickets.supervision import supervise
+from tests.helpers import grids_in, inside, user
 from tests.workflow_helpers import Desk, department_id, png_bytes
 
 Login = Callable[[str], dict[str, str]]
@@ -319,3 +325,132 @@ def test_duplicate_hints_while_typing_and_callback_list(desk: Desk, run_worker: 
         desk.client.get("/api/tickets?callback_pending=true", headers=desk.headers("hotline")).json()["items"]
         == []
     )
+
+
+def _request_extension(desk: Desk, ticket_id: int) -> int:
+    deadline = datetime.fromisoformat(desk.get("cg1", ticket_id)["deadline_at"])
+    wanted = (deadline + timedelta(days=2)).isoformat()
+    answer = desk.act("cg1", ticket_id, "extensions", {"new_deadline_at": wanted, "reason": "需协调物业"})
+    return int(answer["extensions"][0]["id"])
+
+
+def _logged(ticket_id: int, action: Action) -> list[dict[str, Any]]:
+    with new_session() as s:
+        return [
+            e.data
+            for e in s.exec(
+                select(TicketLog).where(TicketLog.ticket_id == ticket_id, TicketLog.action == action)
+            )
+        ]
+
+
+def test_return_cancels_a_pending_extension(desk: Desk, dispatched: int) -> None:
+    desk.act("cg1", dispatched, "sign")
+    request_id = _request_extension(desk, dispatched)
+    returned = desk.act("cg1", dispatched, "return", {"reason": "属于交警职责"})
+    extension = returned["extensions"][0]
+    assert extension["status"] == "cancelled" and extension["decided_at"]
+    assert "回退" in extension["decision_note"]
+    assert _logged(dispatched, Action.RETURN)[0]["cancelled_extension_ids"] == [request_id]
+    # Back with the same department: the old request can no longer be approved.
+    desk.act("dispatcher", dispatched, "overrule", {"note": "请按职责办理"})
+    desk.act("cg1", dispatched, "sign")
+    assert "approve_extension" not in desk.get("shiftlead", dispatched)["allowed_actions"]
+    desk.act("shiftlead", dispatched, f"extensions/{request_id}/approve", {"note": "同意"}, expect=409)
+    assert "request_extension" in desk.get("cg1", dispatched)["allowed_actions"]  # a fresh one may be asked
+
+
+@pytest.mark.parametrize("move", ["redispatch", "overrule"])
+def test_redispatch_or_overrule_cancels_a_pending_extension(desk: Desk, dispatched: int, move: str) -> None:
+    """A returned ticket that still carries a pending request (as rows written before cancelling existed)."""
+    desk.act("cg1", dispatched, "return", {"reason": "非本部门"})
+    with new_session() as s:
+        ticket = s.get(Ticket, dispatched)
+        assert ticket is not None and ticket.deadline_at is not None
+        request = ExtensionRequest(
+            ticket_id=dispatched,
+            requested_by_id=user(s, "cg1").id or 0,
+            requested_at=clock.now(),
+            old_deadline_at=ticket.deadline_at,
+            new_deadline_at=ticket.deadline_at + timedelta(days=1),
+            reason="旧申请",
+        )
+        s.add(request)
+        s.commit()
+        request_id = request.id
+    body = {"department_id": department_id("ga")} if move == "redispatch" else {"note": "请继续办理"}
+    moved = desk.act("dispatcher", dispatched, move, body)
+    assert [(e["id"], e["status"]) for e in moved["extensions"]] == [(request_id, "cancelled")]
+    entry = _logged(dispatched, Action.REDISPATCH if move == "redispatch" else Action.OVERRULE)[0]
+    assert entry["cancelled_extension_ids"] == [request_id]
+
+
+def test_closing_with_open_parts_needs_a_confirmed_reason(desk: Desk, dispatched: int) -> None:
+    deadline = (clock.now() + timedelta(days=3)).isoformat()
+    zj, ga = department_id("zj"), department_id("ga")
+    desk.act(
+        "dispatcher",
+        dispatched,
+        "assists",
+        {"department_id": zj, "part": "核查围挡", "deadline_at": deadline},
+    )
+    with_parts = desk.act(
+        "dispatcher",
+        dispatched,
+        "assists",
+        {"department_id": ga, "part": "疏导交通", "deadline_at": deadline},
+    )
+    done_part, open_part = (a["id"] for a in with_parts["assists"])
+    desk.act("zj1", dispatched, f"assists/{done_part}/sign")
+    desk.act("zj1", dispatched, f"assists/{done_part}/feedback", {"text": "围挡已整改"})
+    desk.act("cg1", dispatched, "sign")
+    answer = desk.client.post(
+        f"/api/tickets/{dispatched}/feedback", headers=desk.headers("cg1"), data={"text": "已清运"}
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["open_assist_ids"] == [open_part]  # the lead may feed back; the parts are said
+    assert _logged(dispatched, Action.FEEDBACK)[0]["open_assist_ids"] == [open_part]
+
+    refused = desk.act("dispatcher", dispatched, "verify", {"passed": True}, expect=422)
+    assert refused["field"] == "confirm_open_parts" and "市公安局平城分局" in refused["detail"]
+    assert [(p["id"], p["department_id"], p["status"]) for p in refused["open_parts"]] == [
+        (open_part, ga, "pending")
+    ]
+    no_reason = {"passed": True, "confirm_open_parts": True}
+    assert desk.act("dispatcher", dispatched, "verify", no_reason, expect=422)["field"] == "open_parts_reason"
+    assert desk.get("dispatcher", dispatched)["state"] == "feedback"  # nothing changed
+
+    confirmed = {**no_reason, "open_parts_reason": "交通已恢复，无需协办", "note": "核查通过"}
+    closed = desk.act("dispatcher", dispatched, "verify", confirmed)
+    assert closed["state"] == "closed" and closed["open_assist_ids"] == []
+    parts = {a["id"]: a for a in closed["assists"]}
+    assert parts[open_part]["status"] == "closed" and parts[open_part]["done_at"]
+    assert parts[open_part]["close_reason"] == "交通已恢复，无需协办"
+    assert parts[done_part]["status"] == "done" and parts[done_part]["close_reason"] is None
+    assert desk.actions("dispatcher", dispatched)[-3:] == ["feedback", "assist_close", "verify_pass"]
+    assert _logged(dispatched, Action.ASSIST_CLOSE) == [{"task_id": open_part, "department_id": ga}]
+    assert _logged(dispatched, Action.VERIFY_PASS)[0]["closed_assist_ids"] == [open_part]
+    assert closed["log"][-2]["note"] == "交通已恢复，无需协办"
+
+
+def test_overdue_part_notice_is_acknowledged_by_its_department(desk: Desk, dispatched: int) -> None:
+    deadline = (clock.now() + timedelta(hours=1)).isoformat()
+    zj = department_id("zj")
+    desk.act(
+        "dispatcher",
+        dispatched,
+        "assists",
+        {"department_id": zj, "part": "核查围挡", "deadline_at": deadline},
+    )
+    desk.headers("zj1"), desk.headers("cg1")  # logged in before the clock moves
+    start = clock.now()
+    clock.set_clock(lambda: start + timedelta(hours=2))  # within the tokens' lifetime
+    counts = supervise()
+    assert counts["assist_red"] == 1
+    notice = next(n for n in desk.get("zj1", dispatched)["notices"] if n["kind"] == "assist")
+    assert notice["department_id"] == zj
+    assert "ack_urge" in desk.get("zj1", dispatched)["allowed_actions"]
+    desk.act("cg1", dispatched, f"notices/{notice['id']}/ack", expect=403)  # not addressed to the lead
+    acked = desk.act("zj1", dispatched, f"notices/{notice['id']}/ack")
+    assert next(n for n in acked["notices"] if n["id"] == notice["id"])["acknowledged_at"]
+    assert desk.get("zj1", dispatched)["assists"][0]["warning_level"] == "red"

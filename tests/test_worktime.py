@@ -16,14 +16,21 @@ import pytest
 
 from dispatch.catalog.models import LimitUnit
 from dispatch.config import get_settings
-from dispatch.worktime import add_working_minutes, deadline_for, is_workday, minutes_per_working_day
+from dispatch.worktime import (
+    add_working_minutes,
+    deadline_for,
+    is_workday,
+    minutes_per_working_day,
+    missing_years,
+)
 
 SH = ZoneInfo("Asia/Shanghai")
 
 
 @pytest.fixture(autouse=True)
-def _default_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The shipped defaults, whatever the developer's environment says."""
+def _default_settings(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The shipped defaults, whatever the developer's environment says, on a database whose work
+    calendar was filled from the calendar package (years up to 2026)."""
     for name in ("GRID_TIMEZONE", "GRID_OFFICE_HOURS"):
         monkeypatch.delenv(name, raising=False)
     get_settings.cache_clear()
@@ -177,13 +184,16 @@ def test_configured_office_hours_are_used(monkeypatch: pytest.MonkeyPatch) -> No
     assert_utc(deadline_for(sh(2026, 12, 1, 16), 1, LimitUnit.WORKING_DAYS), sh(2026, 12, 2, 16))
 
 
-def test_year_without_official_calendar_falls_back_to_weekdays(caplog: pytest.LogCaptureFixture) -> None:
-    # 2035 is not in the calendar package: Mon–Fri count as working days, with a warning, so
-    # deadlines stay computable. Fri 2035-01-05 17:00 + 1 working hour:
+def test_year_without_a_calendar_is_estimated_loudly(caplog: pytest.LogCaptureFixture) -> None:
+    # 2035 has no work calendar: Mon–Fri count as working days so deadlines stay computable, but a
+    # warning is logged and missing_years() names the year (tickets mark such deadlines provisional).
+    # Fri 2035-01-05 17:00 + 1 working hour:
     #   17:00–17:30  30 → 30 left; Sat/Sun skipped; Mon 01-08 08:30 + 30 = 09:00
-    is_workday.cache_clear()
-    with caplog.at_level(logging.WARNING, logger="dispatch.worktime"):
+    with caplog.at_level(logging.WARNING, logger="dispatch.workcal.calendar"):
         result = deadline_for(sh(2035, 1, 5, 17), 1, LimitUnit.WORKING_HOURS)
     assert_utc(result, sh(2035, 1, 8, 9))
     assert is_workday(date(2035, 1, 6)) is False
     assert any("2035" in record.getMessage() for record in caplog.records)
+    assert missing_years(sh(2035, 1, 5, 17), result) == [2035]
+    assert missing_years(sh(2026, 12, 30, 9), sh(2027, 1, 4, 9)) == [2027]
+    assert missing_years(sh(2026, 1, 5, 9), sh(2026, 12, 31, 9)) == []

@@ -49,6 +49,10 @@ export const ACTION_LABELS = {
   warn_sign: '签收超时预警',
   warn_yellow: '黄牌预警',
   warn_red: '红牌超期',
+  assist_warn_sign: '协办签收超时预警',
+  assist_warn_yellow: '协办黄牌预警',
+  assist_warn_red: '协办红牌超期',
+  assist_close: '关闭协办',
 };
 
 export const WARNING_LABELS = { none: '', yellow: '临期', red: '超期', escalated: '超期已上报' };
@@ -59,8 +63,8 @@ export const SATISFACTION_LABELS = {
   satisfied: '满意', basically_satisfied: '基本满意', unsatisfied: '不满意',
 };
 export const REQUEST_LABELS = { consult: '咨询', help: '求助', complaint: '投诉', report: '举报', suggestion: '建议' };
-export const EXTENSION_LABELS = { pending: '待审批', approved: '已批准', refused: '已驳回' };
-export const ASSIST_LABELS = { pending: '待签收', signed: '处置中', done: '已反馈' };
+export const EXTENSION_LABELS = { pending: '待审批', approved: '已批准', refused: '已驳回', cancelled: '已取消' };
+export const ASSIST_LABELS = { pending: '待签收', signed: '处置中', done: '已反馈', closed: '结案时关闭' };
 export const ROLE_LABELS = {
   dispatcher: '派遣员', shift_lead: '值班长', admin: '管理员', leader: '领导',
   department_staff: '部门人员', grid_officer: '网格员', hotline_operator: '12345受理员',

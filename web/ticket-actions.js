@@ -17,6 +17,7 @@ const FIELD_LABELS = {
   photos: '照片', new_deadline_at: '新期限', deadline_at: '协办期限', part: '协办内容',
   satisfaction: '满意度', into_ticket_id: '合并到', confirm: '确认', request_id: '延期申请',
   notice_id: '督办通知', task_id: '协办任务', grid_code: '网格编码',
+  confirm_open_parts: '确认关闭未完成的协办', open_parts_reason: '关闭协办的理由',
 };
 
 // Field kinds → how the input is built and which body key it fills.
@@ -172,7 +173,9 @@ function buildInput(field, ctx) {
     }
     case 'notice': {
       const select = el('select', common);
-      for (const n of (ticket.notices || []).filter((x) => !x.acknowledged_at)) {
+      // Only the notices addressed to the viewer's department (a co-handling part's 催办 goes to its own).
+      const mine = (n) => n.department_id == null || n.department_id === user?.department_id;
+      for (const n of (ticket.notices || []).filter((x) => !x.acknowledged_at && mine(x))) {
         select.append(option(n.id, `${formatDateTime(n.created_at)} ${n.message}`));
       }
       return select;
@@ -203,6 +206,11 @@ function readValues(form, spec) {
     else if (['department', 'merge', 'extension', 'notice', 'task'].includes(field.kind)) {
       values[field.key] = input.value === '' ? null : Number(input.value);
     } else values[field.key] = input.value.trim();
+  }
+  const partsReason = form.elements.namedItem('open_parts_reason');
+  if (partsReason) { // the user was shown the open co-handling parts and confirms closing them
+    values.confirm_open_parts = true;
+    values.open_parts_reason = partsReason.value.trim();
   }
   return values;
 }
@@ -259,19 +267,26 @@ export function renderActions(container, ticket, { user, departments = [], onDon
 
   const run = async (action, form, values, button) => {
     const error = form?.querySelector('[data-testid="action-error"]');
-    const missing = missingField(SPECS[action], values);
+    const missing = missingField(SPECS[action], values)
+      || (values.confirm_open_parts && !values.open_parts_reason ? 'open_parts_reason' : null);
     if (missing) {
       showError(form, error, missing, `请填写${FIELD_LABELS[missing] || missing}`);
       return;
     }
     button.disabled = true;
-    const label = button.textContent;
+    let label = button.textContent;
     button.textContent = '提交中…';
     try {
       const detail = await send(ticket.id, action, values);
       form?.remove();
       onDone?.(detail, action);
     } catch (err) {
+      const parts = openPartsOf(err);
+      if (parts && form?.isConnected && !form.querySelector('[data-testid="open-parts-confirm"]')) {
+        askToCloseParts(form, parts);
+        label = '确认结案并关闭协办';
+        return;
+      }
       const text = errorText(err);
       if (error && form.isConnected) showError(form, error, err.field, text);
       else {
@@ -309,6 +324,32 @@ export function renderActions(container, ticket, { user, departments = [], onDon
       slot.append(keep);
     }
   }
+}
+
+/** The co-handling parts a 结案 was refused for (422, field confirm_open_parts), or null. */
+function openPartsOf(err) {
+  if (!(err instanceof ApiError) || err.status !== 422 || err.field !== 'confirm_open_parts') return null;
+  return Array.isArray(err.body?.open_parts) ? err.body.open_parts : null;
+}
+
+/** 结案 with parts still open: list them in the form and ask for the reason to close them; the next
+ * submit resends with confirm_open_parts (see readValues). */
+function askToCloseParts(form, parts) {
+  const uid = (uidCounter += 1);
+  const reason = el('textarea', {
+    name: 'open_parts_reason', id: `f-${uid}-open_parts_reason`, testid: 'field-open_parts_reason',
+    rows: 2, maxlength: 500, required: true,
+  });
+  const box = el('fieldset', { className: 'tp-open-parts', testid: 'open-parts-confirm' },
+    el('legend', {}, `尚有 ${parts.length} 项协办未完成`),
+    el('ul', { className: 'tp-list' }, parts.map((p) => el('li', { testid: 'open-part' },
+      el('strong', {}, p.department_name || `部门 #${p.department_id}`),
+      ` ${p.part}（${ASSIST_LABELS[p.status] || p.status}，期限 ${formatDateTime(p.deadline_at)}）`))),
+    el('p', { className: 'tp-muted' }, '确认结案将同时关闭以上协办，请填写理由：'),
+    el('label', { className: 'tp-field', for: reason.id },
+      el('span', {}, FIELD_LABELS.open_parts_reason, el('em', {}, ' *')), reason));
+  form.querySelector('[data-testid="action-error"]').before(box);
+  reason.focus();
 }
 
 /** The action form open in `container` (to hand to the next renderActions as `keep`), or null. */

@@ -230,12 +230,24 @@ export class TicketPanel {
   }
 
   assists(t) {
+    const open = t.open_assist_ids?.length || 0;
     return section('协办', 'panel-assists', el('ul', { className: 'tp-list' },
-      t.assists.map((a) => el('li', { testid: 'assist', dataset: { status: a.status } },
-        el('strong', {}, a.department_name || `部门 #${a.department_id}`),
-        el('span', { className: `tp-chip as-${a.status}` }, ASSIST_LABELS[a.status] || a.status),
-        ` ${a.part} · 期限 ${formatDateTime(a.deadline_at)}`,
-        a.feedback_text ? el('p', { className: 'tp-note' }, `反馈：${a.feedback_text}`) : null))));
+      t.assists.map((a) => {
+        // Supervision of the part: 临期/超期 while open, and a missed sign-for limit while unsigned.
+        const running = a.status === 'pending' || a.status === 'signed';
+        const warn = running ? WARNING_LABELS[a.warning_level] : '';
+        return el('li', { testid: 'assist', dataset: { status: a.status, warning: a.warning_level || 'none' } },
+          el('strong', {}, a.department_name || `部门 #${a.department_id}`),
+          el('span', { className: `tp-chip as-${a.status}` }, ASSIST_LABELS[a.status] || a.status),
+          warn ? el('span', { className: `tp-badge warn-${a.warning_level}`, testid: 'assist-warning' }, warn) : null,
+          a.sign_warned && a.status === 'pending'
+            ? el('span', { className: 'tp-badge warn-yellow', testid: 'assist-sign-warning' }, '签收超时') : null,
+          ` ${a.part} · 期限 ${formatDateTime(a.deadline_at)}`,
+          a.feedback_text ? el('p', { className: 'tp-note' }, `反馈：${a.feedback_text}`) : null,
+          a.close_reason ? el('p', { className: 'tp-note' }, `结案时关闭：${a.close_reason}`) : null);
+      })),
+    open && t.state === 'feedback'
+      ? el('p', { className: 'tp-muted', testid: 'assists-open' }, `尚有 ${open} 项协办未完成，结案时须确认关闭`) : null);
   }
 
   notices(t) {

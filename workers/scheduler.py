@@ -1,31 +1,59 @@
-"""Periodic jobs (RQ CronScheduler): the unrouted-ticket sweep and supervision (督办) of deadlines."""
+"""The scheduler process: enqueues every row of dispatch.periodic.PERIODIC_JOBS at its interval.
+
+A plain loop rather than RQ's CronScheduler: it waits on an event (SIGTERM ends the wait at once, and
+it keeps working when the wall clock jumps), and each pass is claimed in Redis for its interval, so
+two schedulers running side by side enqueue each pass once. The jobs themselves are safe to run twice.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 
 from redis.exceptions import RedisError
-from rq.cron import CronScheduler
 
 from dispatch.config import get_settings
-from dispatch.queues import MAINTENANCE_QUEUE, redis_connection
-from dispatch.tickets.tasks import sweep_unrouted
+from dispatch.periodic import PERIODIC_JOBS, PeriodicJob
+from dispatch.queues import enqueue_periodic, redis_connection
+from workers.shutdown import StopFlag
 
 log = logging.getLogger(__name__)
 
+CLAIM_KEY = "grid:periodic:claim:{name}"
+RETRY_S = 2.0
+
+
+def _claim(job: PeriodicJob, interval_s: int, me: str) -> bool:
+    """True if no scheduler has enqueued this job within (most of) its interval; claims it for `me`."""
+    ttl_ms = max(500, int(interval_s * 900))  # 90 %: a slightly late scheduler never skips a whole pass
+    return bool(redis_connection().set(CLAIM_KEY.format(name=job.name), me, nx=True, px=ttl_ms))
+
 
 def run_scheduler() -> None:
-    """Enqueue the periodic jobs until stopped; waits out Redis outages instead of exiting."""
+    """Enqueue the periodic jobs until stopped; waits out Redis outages, stops at once on SIGTERM."""
     settings = get_settings()
-    while True:
-        try:
-            scheduler = CronScheduler(connection=redis_connection())
-            scheduler.register(
-                sweep_unrouted, queue_name=MAINTENANCE_QUEUE, interval=settings.sweep_interval_s
-            )
-            scheduler.start()  # type: ignore[no-untyped-call]
-            return
-        except RedisError as exc:
-            log.warning("scheduler lost Redis (%s); retrying in 2 s", exc)
-            time.sleep(2)
+    stop = StopFlag()
+    stop.install()
+    me = f"{socket.gethostname()}:{os.getpid()}"
+    next_at = {job.name: 0.0 for job in PERIODIC_JOBS}
+    for job in PERIODIC_JOBS:
+        log.info("periodic job %s every %d s: %s", job.name, job.interval_s(settings), job.description)
+    while not stop.requested:
+        now = time.monotonic()
+        for job in PERIODIC_JOBS:
+            if now < next_at[job.name]:
+                continue
+            interval_s = job.interval_s(settings)
+            try:
+                if _claim(job, interval_s, me):
+                    enqueue_periodic(job.func, ttl_s=max(30, 3 * interval_s))
+                next_at[job.name] = now + interval_s
+            except RedisError as exc:
+                log.warning(
+                    "scheduler cannot reach Redis (%s); retrying %s in %.0f s", exc, job.name, RETRY_S
+                )
+                next_at[job.name] = now + RETRY_S
+        stop.wait(max(0.05, min(next_at.values()) - time.monotonic()))
+    log.info("scheduler stopped")

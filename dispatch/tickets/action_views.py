@@ -158,8 +158,18 @@ async def feedback(
 def verify(
     ticket: CurrentTicket, by: CurrentUser, session: SessionDep, data: body.VerifyBody
 ) -> TicketDetail:
-    """核查: pass → 结案, fail → 返工 (dispatcher, shift lead)."""
-    workflow.verify(session, ticket=ticket, by=by, passed=data.passed, note=data.note)
+    """核查: pass → 结案, fail → 返工 (dispatcher, shift lead). 结案 with co-handling parts still open
+    answers 422 (field `confirm_open_parts`, the parts in `open_parts`) unless `confirm_open_parts` is
+    true and `open_parts_reason` says why; the open parts are then closed with that reason."""
+    workflow.verify(
+        session,
+        ticket=ticket,
+        by=by,
+        passed=data.passed,
+        note=data.note,
+        confirm_open_parts=data.confirm_open_parts,
+        open_parts_reason=data.open_parts_reason,
+    )
     return _done(session, ticket, by)
 
 

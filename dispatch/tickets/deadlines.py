@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from dispatch.catalog.models import Category, Urgency
 from dispatch.config import get_settings
-from dispatch.tickets.models import Ticket, WarningLevel
-from dispatch.worktime import add_working_minutes, deadline_for, working_minutes_between
+from dispatch.tickets.models import CLOCK_STATES, Action, Ticket, TicketLog, WarningLevel
+from dispatch.worktime import (
+    add_working_minutes,
+    add_working_time,
+    deadline_for,
+    missing_years,
+    working_minutes_between,
+    working_time_between,
+)
 
 
 def limit_deadline(session: Session, ticket: Ticket, start_at: datetime) -> datetime | None:
@@ -41,6 +48,7 @@ def start_clock(session: Session, ticket: Ticket, at: datetime) -> None:
     fresh = limit_deadline(session, ticket, at)
     if fresh is not None and (ticket.deadline_at is None or fresh > ticket.deadline_at):
         ticket.deadline_at = fresh
+    mark_provisional(ticket)
     reset_warning(ticket, now=at)
 
 
@@ -57,11 +65,60 @@ def reset_warning(ticket: Ticket, *, now: datetime) -> None:
 
 
 def extend_by_pause(ticket: Ticket, *, paused_from: datetime, now: datetime) -> None:
-    """Move the deadline by the working time the ticket spent parked (挂账 stops the clock)."""
+    """Move the deadline by the working time the ticket spent parked (挂账 stops the clock), to the second.
+
+    An overdue ticket stays overdue by as much as when it was parked.
+    """
     if ticket.deadline_at is None:
         return
-    paused = working_minutes_between(paused_from, now)
-    remaining_from = max(now, paused_from)
-    left = working_minutes_between(paused_from, ticket.deadline_at)
-    ticket.deadline_at = add_working_minutes(remaining_from, left) if paused else ticket.deadline_at
+    parked = working_time_between(paused_from, now)
+    if parked:
+        ticket.deadline_at = add_working_time(ticket.deadline_at, parked)
+    mark_provisional(ticket)
     reset_warning(ticket, now=now)
+
+
+def mark_provisional(ticket: Ticket) -> None:
+    """Flag deadlines that cross a year the district's work calendar does not have (estimated Mon–Fri)."""
+    start = ticket.dispatched_at
+    ends = [t for t in (ticket.deadline_at, ticket.sign_deadline_at) if t is not None]
+    ticket.deadline_provisional = bool(start and ends and missing_years(start, max(ends)))
+
+
+def recompute_provisional(session: Session, *, now: datetime) -> int:
+    """Give open tickets whose deadlines were estimated (a year without a calendar) their real ones.
+
+    Run after a calendar year is committed. The sign-for and handling deadlines are counted again
+    from the last dispatch; a ticket whose deadline a person set (an approved extension) or that was
+    parked (挂账) since keeps its deadline and stays marked provisional, for the shift lead to review.
+    Returns the number of tickets recomputed.
+    """
+    settings = get_settings()
+    tickets = session.exec(
+        select(Ticket).where(col(Ticket.deadline_provisional).is_(True), col(Ticket.state).in_(CLOCK_STATES))
+    ).all()
+    count = 0
+    for ticket in tickets:
+        if ticket.dispatched_at is None:
+            continue
+        touched = session.exec(
+            select(TicketLog.id).where(
+                TicketLog.ticket_id == ticket.id,
+                col(TicketLog.action).in_([Action.APPROVE_EXTENSION, Action.SUSPEND]),
+                col(TicketLog.at) >= ticket.dispatched_at,
+            )
+        ).first()
+        if touched is not None:
+            continue
+        ticket.sign_deadline_at = add_working_minutes(
+            ticket.dispatched_at, settings.sign_limit_working_hours * 60
+        )
+        fresh = limit_deadline(session, ticket, ticket.dispatched_at)
+        if fresh is not None:
+            ticket.deadline_at = fresh
+        mark_provisional(ticket)
+        reset_warning(ticket, now=now)
+        session.add(ticket)
+        count += 1
+    session.flush()
+    return count

@@ -20,13 +20,14 @@ from dispatch.tickets.schemas import (
 )
 from dispatch.tickets.service import mask_phone, present
 from dispatch.tickets.side_models import (
+    OPEN_ASSIST_STATUSES,
     AssistTask,
     DuplicateSuggestion,
     ExtensionRequest,
     Notice,
     TicketReporter,
 )
-from dispatch.tickets.workflow import available_actions
+from dispatch.tickets.workflow import available_actions, notice_addressee
 
 T = TypeVar("T", AssistTask, DuplicateSuggestion, ExtensionRequest, Notice, TicketReporter)
 
@@ -93,8 +94,12 @@ def detail(session: Session, *, ticket: Ticket, viewer: User) -> TicketDetail:
             )
             for a in assists
         ],
+        open_assist_ids=[a.id for a in assists if a.id and a.status in OPEN_ASSIST_STATUSES],
         notices=[
-            NoticeRead.model_validate(n, from_attributes=True) for n in _rows(session, Notice, ticket_id)
+            NoticeRead.model_validate(n, from_attributes=True).model_copy(
+                update={"department_id": notice_addressee(ticket, n)}
+            )
+            for n in _rows(session, Notice, ticket_id)
         ],
         duplicates=[
             DuplicateRead(

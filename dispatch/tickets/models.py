@@ -75,6 +75,10 @@ class Action(StrEnum):
     WARN_SIGN = "warn_sign"  # 签收超时预警
     WARN_YELLOW = "warn_yellow"  # 黄牌预警
     WARN_RED = "warn_red"  # 红牌（超期）
+    ASSIST_WARN_SIGN = "assist_warn_sign"  # 协办签收超时预警
+    ASSIST_WARN_YELLOW = "assist_warn_yellow"  # 协办黄牌预警（临期）
+    ASSIST_WARN_RED = "assist_warn_red"  # 协办红牌（超期），自动催办协办部门
+    ASSIST_CLOSE = "assist_close"  # 结案时关闭未完成的协办
 
 
 class WarningLevel(StrEnum):
@@ -136,6 +140,8 @@ class Ticket(TicketBase, table=True):
     grid_version_id: int | None = Field(default=None, foreign_key="grid_version.id")
     department_id: int | None = Field(default=None, foreign_key="department.id", index=True)
     deadline_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The deadline crosses a year without a work calendar: counted Monday–Friday until one is loaded.
+    deadline_provisional: bool = False
     manual_reason: str | None = Field(default=None, max_length=255)
     caller_name: str | None = Field(default=None, max_length=64)
     caller_phone: str | None = Field(default=None, max_length=32)
@@ -195,6 +201,7 @@ class TicketRead(TicketBase):
     department_id: int | None
     department_name: str | None = None
     deadline_at: datetime | None
+    deadline_provisional: bool = False
     manual_reason: str | None
     caller_name: str | None
     caller_phone: str | None

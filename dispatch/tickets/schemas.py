@@ -7,7 +7,14 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints
 
-from dispatch.tickets.models import Action, Satisfaction, TicketLogRead, TicketRead, TicketState
+from dispatch.tickets.models import (
+    Action,
+    Satisfaction,
+    TicketLogRead,
+    TicketRead,
+    TicketState,
+    WarningLevel,
+)
 from dispatch.tickets.side_models import AssistStatus, RequestStatus
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
@@ -50,6 +57,10 @@ class ExtensionBody(Body):
 class VerifyBody(Body):
     passed: bool
     note: Note = ""
+    # 结案 with co-handling parts still open: refused (422, field confirm_open_parts, open_parts listed)
+    # unless confirmed; the open parts are then closed with this reason.
+    confirm_open_parts: bool = False
+    open_parts_reason: Note = ""
 
 
 class CallbackBody(Body):
@@ -104,11 +115,16 @@ class AssistRead(BaseModel):
     status: AssistStatus
     feedback_text: str | None
     done_at: datetime | None
+    sign_deadline_at: datetime | None = None
+    sign_warned: bool = False  # 签收超时 was warned
+    warning_level: WarningLevel = WarningLevel.NONE  # yellow 临期 / red 超期 (with a 催办 to its department)
+    close_reason: str | None = None  # why the lead closed the case with this part open
 
 
 class NoticeRead(BaseModel):
     id: int
     kind: str
+    department_id: int | None = None  # the department that must acknowledge it
     message: str
     created_at: datetime
     acknowledged_at: datetime | None
@@ -143,5 +159,6 @@ class TicketDetail(TicketRead):
     reporters: list[ReporterRead]
     extensions: list[ExtensionRead]
     assists: list[AssistRead]
+    open_assist_ids: list[int]  # parts not yet fed back: 结案 needs confirm_open_parts
     notices: list[NoticeRead]
     duplicates: list[DuplicateRead]

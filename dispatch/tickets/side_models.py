@@ -9,6 +9,7 @@ from enum import StrEnum
 from sqlmodel import Field, SQLModel
 
 from dispatch.db import UTCDateTime, enum_type
+from dispatch.tickets.models import WarningLevel
 
 
 class TicketReporter(SQLModel, table=True):
@@ -26,9 +27,10 @@ class TicketReporter(SQLModel, table=True):
 
 
 class RequestStatus(StrEnum):
-    PENDING = "pending"
-    APPROVED = "approved"
-    REFUSED = "refused"
+    PENDING = "pending"  # 待审批
+    APPROVED = "approved"  # 已批准
+    REFUSED = "refused"  # 已驳回
+    CANCELLED = "cancelled"  # 已取消: the ticket was returned, redispatched, reopened or closed first
 
 
 class ExtensionRequest(SQLModel, table=True):
@@ -53,10 +55,18 @@ class AssistStatus(StrEnum):
     PENDING = "pending"  # 待签收
     SIGNED = "signed"  # 办理中
     DONE = "done"  # 已反馈
+    CLOSED = "closed"  # 结案时关闭 (unfinished when the lead closed the case; see close_reason)
+
+
+OPEN_ASSIST_STATUSES = frozenset({AssistStatus.PENDING, AssistStatus.SIGNED})
 
 
 class AssistTask(SQLModel, table=True):
-    """协办: a co-handling department's own part of the case, with its own deadline and feedback."""
+    """协办: a co-handling department's own part of the case, with its own deadline and feedback.
+
+    Supervised like a ticket: `sign_warned` and `warning_level` record the warnings given, and the
+    supervision pass sets each only by an UPDATE guarded on its old value, so it is given once.
+    """
 
     __tablename__ = "assist_task"
 
@@ -68,7 +78,12 @@ class AssistTask(SQLModel, table=True):
     status: AssistStatus = Field(default=AssistStatus.PENDING, sa_type=enum_type(AssistStatus))
     feedback_text: str | None = Field(default=None, max_length=2000)
     created_at: datetime = Field(sa_type=UTCDateTime)
-    done_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    done_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # fed back, or closed
+    sign_deadline_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    warn_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    sign_warned: bool = False
+    warning_level: WarningLevel = Field(default=WarningLevel.NONE, sa_type=enum_type(WarningLevel))
+    close_reason: str | None = Field(default=None, max_length=500)
 
 
 class Notice(SQLModel, table=True):
@@ -77,7 +92,9 @@ class Notice(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     ticket_id: int = Field(foreign_key="ticket.id", index=True)
     department_id: int | None = Field(default=None, foreign_key="department.id")
-    kind: str = Field(max_length=16)  # urge (督办/催办, by a person) | auto (automatic 催办 when overdue)
+    # urge (督办/催办, by a person) | auto (automatic 催办 when overdue) | assist (automatic 催办 of an
+    # overdue co-handling part: addressed to, and acknowledged by, that part's department)
+    kind: str = Field(max_length=16)
     message: str = Field(max_length=500)
     created_by_id: int | None = Field(default=None, foreign_key="user.id")
     created_at: datetime = Field(sa_type=UTCDateTime)

@@ -26,8 +26,15 @@ from dispatch.tickets.side_models import (
     TicketReporter,
 )
 from dispatch.tickets.transitions import TRANSITIONS
-from dispatch.tickets.workflow import authorize, department_or_error, required_text
-from dispatch.worktime import add_working_minutes, minutes_per_working_day
+from dispatch.tickets.workflow import (
+    authorize,
+    cancel_pending_extensions,
+    department_or_error,
+    notice_addressee,
+    required_text,
+    with_cancelled,
+)
+from dispatch.worktime import add_working_minutes, minutes_per_working_day, working_minutes_between
 
 ESCALATION_ORDER = list(EscalationLevel)
 
@@ -139,11 +146,12 @@ def urge(session: Session, *, ticket: Ticket, by: User | None, message: str, kin
 
 
 def ack_urge(session: Session, *, ticket: Ticket, by: User, notice_id: int) -> Notice:
-    """The department acknowledges a 督办 notice."""
-    authorize(ticket, by, Action.ACK_URGE)
+    """The department the notice is addressed to acknowledges it (a co-handling part's 催办: that part's
+    department; any other: the ticket's department)."""
     notice = session.get(Notice, notice_id)
     if notice is None or notice.ticket_id != ticket.id:
         raise NotFound("督办通知不存在")
+    authorize(ticket, by, Action.ACK_URGE, department_id=notice_addressee(ticket, notice))
     if notice.acknowledged_at is not None:
         raise InvalidTransition("该督办已确认", state=ticket.state.value)
     notice.acknowledged_by_id, notice.acknowledged_at = by.id, clock.now()
@@ -180,14 +188,21 @@ def add_assist(
     department = department_or_error(session, department_id)
     if department.id == ticket.department_id:
         raise InvalidInput("协办部门不能是主办部门", field="department_id")
-    if deadline_at <= clock.now():
+    now = clock.now()
+    if deadline_at <= now:
         raise InvalidInput("协办期限必须晚于当前时间", field="deadline_at")
+    settings = get_settings()
     task = AssistTask(
         ticket_id=ticket.id or 0,
         department_id=department.id or 0,
         part=required_text(part, "part", "协办内容"),
         deadline_at=deadline_at,
-        created_at=clock.now(),
+        created_at=now,
+        # Supervised like the ticket: a sign-for limit, and the yellow warning at warn_share of its span.
+        sign_deadline_at=add_working_minutes(now, settings.sign_limit_working_hours * 60),
+        warn_at=add_working_minutes(
+            now, int(working_minutes_between(now, deadline_at) * settings.warn_share)
+        ),
     )
     session.add(task)
     session.flush()
@@ -261,5 +276,9 @@ def merge(session: Session, *, duplicate: Ticket, into: Ticket, by: User, confir
         session.add(reporter)
     duplicate.merged_into_id = into.id
     into.repeat_count += 1 + duplicate.repeat_count
+    cancelled = cancel_pending_extensions(
+        session, ticket=duplicate, by=by, reason="工单已合并，延期申请自动取消"
+    )
     record(session, ticket=into, action=Action.ABSORB, actor=by, data={"duplicate_id": duplicate.id})
-    return record(session, ticket=duplicate, action=Action.MERGE, actor=by, data={"into_id": into.id})
+    data = with_cancelled({"into_id": into.id}, cancelled)
+    return record(session, ticket=duplicate, action=Action.MERGE, actor=by, data=data)

@@ -9,8 +9,12 @@ S = TicketState
 A = Action
 
 _STAY_SIGNED = (A.REQUEST_EXTENSION, A.APPROVE_EXTENSION, A.REFUSE_EXTENSION)
+_PART_WARNINGS = (A.ASSIST_WARN_SIGN, A.ASSIST_WARN_YELLOW, A.ASSIST_WARN_RED)
 _WORKING = (S.DISPATCHED, S.SIGNED)
 _OPEN = (S.MANUAL, S.DISPATCHED, S.SIGNED, S.RETURNED, S.SUSPENDED, S.FEEDBACK)
+# States in which co-handling parts (协办) run; supervision watches them except while parked (挂账).
+PART_STATES = (*_WORKING, S.SUSPENDED, S.FEEDBACK)
+PART_CLOCK_STATES = (*_WORKING, S.FEEDBACK)
 
 TRANSITIONS: dict[tuple[TicketState | None, Action], TicketState] = {
     (None, A.INTAKE): S.NEW,
@@ -38,8 +42,10 @@ TRANSITIONS: dict[tuple[TicketState | None, Action], TicketState] = {
     **{(s, A.ACK_URGE): s for s in (*_WORKING, S.SUSPENDED, S.FEEDBACK, S.RETURNED)},
     **{(s, A.ESCALATE): s for s in _OPEN},
     **{(s, A.ADD_ASSIST): s for s in _WORKING},
-    **{(s, A.ASSIST_SIGN): s for s in (*_WORKING, S.SUSPENDED, S.FEEDBACK)},
-    **{(s, A.ASSIST_FEEDBACK): s for s in (*_WORKING, S.SUSPENDED, S.FEEDBACK)},
+    **{(s, A.ASSIST_SIGN): s for s in PART_STATES},
+    **{(s, A.ASSIST_FEEDBACK): s for s in PART_STATES},
+    **{(s, action): s for s in PART_CLOCK_STATES for action in _PART_WARNINGS},
+    (S.FEEDBACK, A.ASSIST_CLOSE): S.FEEDBACK,  # taken by 结案 (verify pass) when confirmed
     **{(s, A.MERGE): S.MERGED for s in (S.MANUAL, S.DISPATCHED, S.SIGNED, S.RETURNED)},
     **{(s, A.ABSORB): s for s in _OPEN},
     (S.DISPATCHED, A.WARN_SIGN): S.DISPATCHED,
@@ -83,6 +89,10 @@ ACTION_ROLES: dict[Action, frozenset[Role] | None] = {
     A.WARN_SIGN: None,
     A.WARN_YELLOW: None,
     A.WARN_RED: None,
+    A.ASSIST_WARN_SIGN: None,
+    A.ASSIST_WARN_YELLOW: None,
+    A.ASSIST_WARN_RED: None,
+    A.ASSIST_CLOSE: None,  # part of 结案 (verify), never a move of its own
 }
 
 # Actions a department takes on its own ticket (the ticket's department must be the actor's).

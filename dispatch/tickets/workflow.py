@@ -8,6 +8,7 @@ not allow the move, Forbidden (403) for the wrong role or department, InvalidInp
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -22,6 +23,7 @@ from dispatch.tickets.deadlines import extend_by_pause, start_clock
 from dispatch.tickets.models import Action, EscalationLevel, Satisfaction, Ticket, TicketLog
 from dispatch.tickets.service import record
 from dispatch.tickets.side_models import (
+    OPEN_ASSIST_STATUSES,
     AssistStatus,
     AssistTask,
     ExtensionRequest,
@@ -31,12 +33,17 @@ from dispatch.tickets.side_models import (
 from dispatch.tickets.transitions import ACTION_ROLES, OWN_DEPARTMENT_ACTIONS, TRANSITIONS, allowed_actions
 
 
-def authorize(ticket: Ticket, by: User, action: Action) -> None:
-    """Raise unless `by` may take `action` on this ticket now (role, own department, state)."""
+def authorize(ticket: Ticket, by: User, action: Action, *, department_id: int | None = None) -> None:
+    """Raise unless `by` may take `action` on this ticket now (role, own department, state).
+
+    `department_id` names the department an own-department action belongs to when it is not the
+    ticket's (a 催办 addressed to a co-handling department).
+    """
     roles = ACTION_ROLES[action]
     if roles is None or by.role not in roles:
         raise Forbidden("当前角色无权执行此操作", action=action.value, role=by.role.value)
-    if action in OWN_DEPARTMENT_ACTIONS and by.department_id != ticket.department_id:
+    owner = ticket.department_id if department_id is None else department_id
+    if action in OWN_DEPARTMENT_ACTIONS and by.department_id != owner:
         raise Forbidden("该工单不属于本部门", action=action.value)
     if (ticket.state, action) not in TRANSITIONS:
         raise InvalidTransition(
@@ -59,6 +66,82 @@ def required_text(text: str, field: str, what: str) -> str:
     if not text:
         raise InvalidInput(f"{what}不能为空", field=field)
     return text
+
+
+def cancel_pending_extensions(session: Session, *, ticket: Ticket, by: User | None, reason: str) -> list[int]:
+    """Cancel the ticket's pending extension requests (the move that made them moot logs their ids).
+
+    A request belongs to the handling it was made in: once the ticket is returned, redispatched,
+    restarted, reopened, merged or closed, nobody may approve it any more.
+    """
+    requests = session.exec(
+        select(ExtensionRequest).where(
+            ExtensionRequest.ticket_id == ticket.id, ExtensionRequest.status == RequestStatus.PENDING
+        )
+    ).all()
+    now = clock.now()
+    for request in requests:
+        request.status = RequestStatus.CANCELLED
+        request.decided_by_id = by.id if by else None
+        request.decided_at, request.decision_note = now, reason
+        session.add(request)
+    return [r.id or 0 for r in requests]
+
+
+def with_cancelled(data: dict[str, Any], cancelled: list[int]) -> dict[str, Any]:
+    return {**data, "cancelled_extension_ids": cancelled} if cancelled else data
+
+
+def open_parts(session: Session, ticket_id: int) -> list[AssistTask]:
+    """The ticket's co-handling parts not yet fed back (待签收 or 办理中), oldest first."""
+    return list(
+        session.exec(
+            select(AssistTask)
+            .where(AssistTask.ticket_id == ticket_id, col(AssistTask.status).in_(OPEN_ASSIST_STATUSES))
+            .order_by(col(AssistTask.id))
+        )
+    )
+
+
+def _refuse_open_parts(session: Session, parts: list[AssistTask]) -> InvalidInput:
+    names = dict(
+        session.exec(
+            select(Department.id, Department.name).where(
+                col(Department.id).in_({p.department_id for p in parts})
+            )
+        ).all()
+    )
+    listed = "；".join(f"{names.get(p.department_id, p.department_id)}：{p.part}" for p in parts)
+    return InvalidInput(
+        f"尚有 {len(parts)} 项协办未完成（{listed}），确认结案须填写关闭理由",
+        field="confirm_open_parts",
+        open_parts=[
+            {
+                "id": p.id,
+                "department_id": p.department_id,
+                "department_name": names.get(p.department_id, ""),
+                "part": p.part,
+                "status": p.status.value,
+                "deadline_at": p.deadline_at.isoformat(),
+            }
+            for p in parts
+        ],
+    )
+
+
+def _close_parts(session: Session, *, ticket: Ticket, by: User, parts: list[AssistTask], reason: str) -> None:
+    now = clock.now()
+    for part in parts:
+        part.status, part.close_reason, part.done_at = AssistStatus.CLOSED, reason, now
+        session.add(part)
+        record(
+            session,
+            ticket=ticket,
+            action=Action.ASSIST_CLOSE,
+            actor=by,
+            note=reason,
+            data={"task_id": part.id, "department_id": part.department_id},
+        )
 
 
 def dispatch_manual(
@@ -96,6 +179,9 @@ def redispatch(
     authorize(ticket, by, Action.REDISPATCH)
     department = department_or_error(session, department_id)
     previous = ticket.department_id
+    cancelled = cancel_pending_extensions(
+        session, ticket=ticket, by=by, reason="工单已改派，延期申请自动取消"
+    )
     ticket.department_id = department.id
     start_clock(session, ticket, clock.now())
     return record(
@@ -104,7 +190,7 @@ def redispatch(
         action=Action.REDISPATCH,
         actor=by,
         note=note,
-        data={"from_department_id": previous, "department_id": department.id},
+        data=with_cancelled({"from_department_id": previous, "department_id": department.id}, cancelled),
     )
 
 
@@ -112,8 +198,18 @@ def overrule(session: Session, *, ticket: Ticket, by: User, note: str) -> Ticket
     """驳回回退: the return was not justified; the same department carries on (its limit restarts)."""
     authorize(ticket, by, Action.OVERRULE)
     note = required_text(note, "note", "驳回理由")
+    cancelled = cancel_pending_extensions(
+        session, ticket=ticket, by=by, reason="驳回回退，重新办理，延期申请自动取消"
+    )
     start_clock(session, ticket, clock.now())
-    return record(session, ticket=ticket, action=Action.OVERRULE, actor=by, note=note)
+    return record(
+        session,
+        ticket=ticket,
+        action=Action.OVERRULE,
+        actor=by,
+        note=note,
+        data=with_cancelled({}, cancelled),
+    )
 
 
 def reject(session: Session, *, ticket: Ticket, by: User, reason: str) -> TicketLog:
@@ -138,13 +234,16 @@ def return_ticket(session: Session, *, ticket: Ticket, by: User, reason: str) ->
     authorize(ticket, by, Action.RETURN)
     reason = required_text(reason, "reason", "回退理由")
     ticket.return_count += 1
+    cancelled = cancel_pending_extensions(
+        session, ticket=ticket, by=by, reason="工单已回退，延期申请自动取消"
+    )
     return record(
         session,
         ticket=ticket,
         action=Action.RETURN,
         actor=by,
         note=reason,
-        data={"department_id": ticket.department_id},
+        data=with_cancelled({"department_id": ticket.department_id}, cancelled),
     )
 
 
@@ -189,18 +288,29 @@ def feedback(
     ticket.feedback_text = required_text(text, "text", "处置结果")
     attachment_ids = _store_photos(session, ticket, photos)
     on_time = ticket.deadline_at is None or clock.now() <= ticket.deadline_at
+    data: dict[str, Any] = {"attachment_ids": attachment_ids, "on_time": on_time}
+    if parts := open_parts(session, ticket.id or 0):  # allowed; the centre decides at 核查
+        data["open_assist_ids"] = [p.id for p in parts]
     return record(
-        session,
-        ticket=ticket,
-        action=Action.FEEDBACK,
-        actor=by,
-        note=ticket.feedback_text,
-        data={"attachment_ids": attachment_ids, "on_time": on_time},
+        session, ticket=ticket, action=Action.FEEDBACK, actor=by, note=ticket.feedback_text, data=data
     )
 
 
-def verify(session: Session, *, ticket: Ticket, by: User, passed: bool, note: str = "") -> TicketLog:
-    """核查: pass closes the case (结案); fail sends it back to the department (返工)."""
+def verify(
+    session: Session,
+    *,
+    ticket: Ticket,
+    by: User,
+    passed: bool,
+    note: str = "",
+    confirm_open_parts: bool = False,
+    open_parts_reason: str = "",
+) -> TicketLog:
+    """核查: pass closes the case (结案); fail sends it back to the department (返工).
+
+    Closing with co-handling parts still open is refused (422 naming them, field confirm_open_parts)
+    unless confirmed with a reason: then each open part is closed with that reason, and logged.
+    """
     if not passed:
         authorize(ticket, by, Action.VERIFY_FAIL)
         ticket.rework_count += 1
@@ -212,11 +322,26 @@ def verify(session: Session, *, ticket: Ticket, by: User, passed: bool, note: st
             note=required_text(note, "note", "返工原因"),
         )
     authorize(ticket, by, Action.VERIFY_PASS)
+    data: dict[str, Any] = {}
+    if parts := open_parts(session, ticket.id or 0):
+        if not confirm_open_parts:
+            raise _refuse_open_parts(session, parts)
+        reason = required_text(open_parts_reason, "open_parts_reason", "关闭未完成协办的理由")
+        _close_parts(session, ticket=ticket, by=by, parts=parts, reason=reason)
+        data["closed_assist_ids"] = [p.id for p in parts]
+    cancelled = cancel_pending_extensions(
+        session, ticket=ticket, by=by, reason="工单已结案，延期申请自动取消"
+    )
     now = clock.now()
     ticket.closed_at = now
-    on_time = ticket.deadline_at is None or now <= ticket.deadline_at
+    data["on_time"] = ticket.deadline_at is None or now <= ticket.deadline_at
     return record(
-        session, ticket=ticket, action=Action.VERIFY_PASS, actor=by, note=note, data={"on_time": on_time}
+        session,
+        ticket=ticket,
+        action=Action.VERIFY_PASS,
+        actor=by,
+        note=note,
+        data=with_cancelled(data, cancelled),
     )
 
 
@@ -237,9 +362,19 @@ def callback(
         data={"satisfaction": satisfaction.value},
     )
     if satisfaction is Satisfaction.UNSATISFIED:
+        cancelled = cancel_pending_extensions(
+            session, ticket=ticket, by=by, reason="回访不满意重办，延期申请自动取消"
+        )
         ticket.closed_at = None
         start_clock(session, ticket, clock.now())
-        return record(session, ticket=ticket, action=Action.REOPEN, actor=by, note="回访不满意，重办")
+        return record(
+            session,
+            ticket=ticket,
+            action=Action.REOPEN,
+            actor=by,
+            note="回访不满意，重办",
+            data=with_cancelled({}, cancelled),
+        )
     return entry
 
 
@@ -263,12 +398,21 @@ def self_resolve(session: Session, *, ticket: Ticket, by: User, text: str) -> Ti
     return record(session, ticket=ticket, action=Action.SELF_RESOLVE, actor=by, note=ticket.feedback_text)
 
 
+ASSIST_NOTICE = "assist"  # Notice.kind of the automatic 催办 of an overdue co-handling part
+
+
 def open_notices(session: Session, ticket_id: int) -> list[Notice]:
     return list(
         session.exec(
             select(Notice).where(Notice.ticket_id == ticket_id, col(Notice.acknowledged_at).is_(None))
         )
     )
+
+
+def notice_addressee(ticket: Ticket, notice: Notice) -> int | None:
+    """The department that must acknowledge a notice: a co-handling part's 催办 goes to that part's
+    department; every other notice to the department responsible for the ticket now."""
+    return notice.department_id if notice.kind == ASSIST_NOTICE else ticket.department_id
 
 
 def available_actions(session: Session, ticket: Ticket, viewer: User) -> list[Action]:
@@ -279,7 +423,9 @@ def available_actions(session: Session, ticket: Ticket, viewer: User) -> list[Ac
             ExtensionRequest.ticket_id == ticket.id, ExtensionRequest.status == RequestStatus.PENDING
         )
     ).first()
-    has_notice = bool(open_notices(session, ticket.id or 0))
+    has_notice = any(
+        notice_addressee(ticket, n) == viewer.department_id for n in open_notices(session, ticket.id or 0)
+    )
     my_tasks = {
         t.status
         for t in session.exec(
@@ -305,5 +451,9 @@ def available_actions(session: Session, ticket: Ticket, viewer: User) -> list[Ac
         action
         for action in allowed_actions(ticket.state, viewer.role)
         if checks.get(action, True)
-        and (action not in OWN_DEPARTMENT_ACTIONS or viewer.department_id == ticket.department_id)
+        and (
+            action not in OWN_DEPARTMENT_ACTIONS
+            or action is Action.ACK_URGE  # checked above against each notice's addressee
+            or viewer.department_id == ticket.department_id
+        )
     ]

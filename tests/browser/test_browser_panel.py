@@ -111,3 +111,58 @@ def test_dispatcher_dispatches_a_manual_queue_ticket_from_the_panel(
     assert int(phone.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")) <= 0
     phone.get_by_test_id("panel-close").click()
     expect(phone.get_by_test_id("ticket-panel")).to_be_hidden()
+
+
+def act(server: Server, username: str, ticket_id: int, path: str, **kwargs: Any) -> dict[str, Any]:
+    answer = httpx.post(
+        server.url(f"api/tickets/{ticket_id}/{path}"), headers=server.headers(username), **kwargs
+    )
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+def test_closing_with_an_open_part_asks_for_a_reason(
+    server: Server,
+    new_context: Callable[..., BrowserContext],
+    demo_position: tuple[float, float],
+    shot: Callable[[Page, str], Path],
+) -> None:
+    lon, lat = demo_position
+    ticket_id = report(server, lon, lat, "06010", "路边垃圾堆放，占用人行道")
+    dispatched = wait_state(server, ticket_id, "dispatched")
+    zj = next(d["id"] for d in server.get("api/departments").json() if d["name"] == "区住房和城乡建设局")
+    act(
+        server,
+        "dispatcher",
+        ticket_id,
+        "assists",
+        json={"department_id": zj, "part": "清理工地外溢渣土", "deadline_at": dispatched["deadline_at"]},
+    )
+    act(server, "cg1", ticket_id, "sign")
+    act(server, "cg1", ticket_id, "feedback", data={"text": "垃圾已清运"})
+
+    page = new_context(DESK).new_page()
+    log_in(page, server.url("/"), "dispatcher")
+    page.locator(f'[data-testid="ticket-row"][data-number="{dispatched["number"]}"]').click()
+    panel = page.get_by_test_id("ticket-panel")
+    expect(panel.get_by_test_id("panel-state")).to_have_text("待核查")
+    expect(panel.get_by_test_id("assists-open")).to_have_text("尚有 1 项协办未完成，结案时须确认关闭")
+
+    panel.get_by_test_id("action-verify_pass").click()
+    form = panel.get_by_test_id("action-form")
+    form.get_by_test_id("action-submit").click()
+    confirm = form.get_by_test_id("open-parts-confirm")
+    expect(confirm).to_contain_text("尚有 1 项协办未完成")
+    expect(confirm.get_by_test_id("open-part")).to_contain_text("区住房和城乡建设局 清理工地外溢渣土")
+    expect(form.get_by_test_id("action-submit")).to_have_text("确认结案并关闭协办")
+    form.get_by_test_id("action-submit").click()
+    expect(form.get_by_test_id("action-error")).to_have_text("请填写关闭协办的理由")
+    form.get_by_test_id("field-open_parts_reason").fill("渣土已由城管一并清运")
+    shot(page, "console-panel-close-open-parts-desktop")
+    form.get_by_test_id("action-submit").click()
+
+    expect(panel.get_by_test_id("panel-state")).to_have_text("已结案")
+    expect(panel.get_by_test_id("assist")).to_have_attribute("data-status", "closed")
+    expect(panel.get_by_test_id("assist")).to_contain_text("结案时关闭：渣土已由城管一并清运")
+    detail = server.get(f"api/tickets/{ticket_id}").json()
+    assert [e["action"] for e in detail["log"]][-2:] == ["assist_close", "verify_pass"]
