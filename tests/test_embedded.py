@@ -8,7 +8,7 @@ import pytest
 from redis import Redis
 
 from dispatch.embedded import start_redis
-from tests.test_e2e import free_port
+from tests.processes import free_port
 
 
 def test_embedded_redis_starts_with_a_relative_data_dir(

@@ -4,6 +4,8 @@
 // - turns any 401 into "session over": clears the token and calls the
 //   handler registered with onUnauthorized() (the console shows the login form)
 
+import { setWorkingPeriods } from './labels.js';
+
 const TOKEN_KEY = 'gridDispatch.token';
 const USER_KEY = 'gridDispatch.user';
 
@@ -140,6 +142,18 @@ export async function apiFetch(path, options = {}) {
 
 export function getJSON(path, options = {}) {
   return apiFetch(path, { ...options, method: 'GET' });
+}
+
+/** The district's working periods from yesterday to 30 days on, for exact countdowns (refreshed daily). */
+export async function loadWorkCalendar() {
+  const day = (offset) => new Date(Date.now() + 8 * 3600000 + offset * 86400000).toISOString().slice(0, 10);
+  try {
+    setWorkingPeriods(await getJSON(`/api/calendar?from=${day(-1)}&to=${day(30)}`));
+  } catch {
+    // countdowns fall back to Monday–Friday until the next try
+  }
+  clearTimeout(loadWorkCalendar.timer);
+  loadWorkCalendar.timer = setTimeout(loadWorkCalendar, 6 * 3600000);
 }
 
 /** OAuth2 password flow. Stores and returns {access_token, user}. */

@@ -6,7 +6,8 @@
 // Leaflet is loaded as a classic script before this module (global `L`).
 
 import {
-  ApiError, clearSession, getJSON, getToken, getUser, homePageFor, login, onUnauthorized, wsUrl,
+  ApiError, clearSession, getJSON, getToken, getUser, homePageFor, loadWorkCalendar, login, onUnauthorized,
+  wsUrl,
 } from './api.js';
 import {
   STATE_SHORT, WARNING_LABELS, formatWorkingMinutes, isOverdue, workingLeft,
@@ -126,6 +127,7 @@ const dom = {
   clock: $('clock'),
   userName: $('user-name'),
   userRole: $('user-role'),
+  systemBanner: $('system-banner'),
   logout: $('logout-button'),
   mapMessage: $('map-message'),
   counters: document.querySelectorAll('.counter'),
@@ -842,7 +844,27 @@ function startConsole() {
   initMap();
   ensurePanel();
   loadBaseGrids();
+  loadWorkCalendar();
+  showSystemWarnings();
   startFeed();
+}
+
+/** Admins and shift leads see what they must act on (e.g. next year's work calendar not loaded). */
+async function showSystemWarnings() {
+  dom.systemBanner.hidden = true;
+  if (!['admin', 'shift_lead'].includes(getUser()?.role)) return;
+  try {
+    const health = await getJSON('/api/health');
+    const warnings = health.warnings || [];
+    dom.systemBanner.replaceChildren(...warnings.map((w) => {
+      const line = document.createElement('p');
+      line.textContent = `⚠ ${w}`;
+      return line;
+    }));
+    dom.systemBanner.hidden = warnings.length === 0;
+  } catch {
+    // the banner is advisory; the console works without it
+  }
 }
 
 function stopConsole() {

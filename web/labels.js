@@ -146,19 +146,28 @@ export function timeLeft(deadlineIso, now = Date.now()) {
 }
 
 // ----------------------------------------------------------- working time --
-// The server counts the deadline in working time (official calendar, 调休 and holidays) and sends
-// `working_minutes_left` with every ticket (null when no clock runs). Between two answers the pages
-// count down themselves during the default office hours (Mon–Fri 08:30–12:00, 13:30–17:30 China
-// time); the next list, message or panel brings the server's exact figure again.
+// The server counts the deadline in working time (the district's work calendar: holidays, 调休
+// make-up days, office hours) and sends `working_minutes_left` with every ticket (null when no clock
+// runs). Between two answers the pages count down themselves over the working periods that
+// GET /api/calendar served (setWorkingPeriods); before those arrive, or outside their range, over
+// Monday–Friday office hours. The next list, message or panel brings the server's exact figure again.
 
 const OFFICE_SPANS = [[8 * 60 + 30, 12 * 60], [13 * 60 + 30, 17 * 60 + 30]]; // minutes of the day
 const CHINA_OFFSET_MS = 8 * 3600000; // China has no daylight saving time
 const DAY_MS = 86400000;
 const receivedAt = new WeakMap(); // ticket object → when this page first saw it
+const calendar = { periods: null, from: 0, to: 0 }; // [[startMs, endMs]…] covering [from, to)
 
-/** Working minutes (approximate: weekends off, no holiday calendar) between two moments. */
-export function officeMinutesBetween(fromMs, toMs) {
-  if (!(toMs > fromMs)) return 0;
+/** Use the server's working periods ({periods: [{start, end}], days: [{date}]}) for countdowns. */
+export function setWorkingPeriods(answer) {
+  const days = answer?.days || [];
+  if (!days.length) return;
+  calendar.periods = (answer.periods || []).map((p) => [Date.parse(p.start), Date.parse(p.end)]);
+  calendar.from = Date.parse(`${days[0].date}T00:00:00+08:00`);
+  calendar.to = Date.parse(`${days[days.length - 1].date}T00:00:00+08:00`) + DAY_MS;
+}
+
+function weekdayMinutesBetween(fromMs, toMs) {
   let total = 0;
   const startDay = Math.floor((fromMs + CHINA_OFFSET_MS) / DAY_MS);
   const endDay = Math.floor((toMs + CHINA_OFFSET_MS) / DAY_MS);
@@ -171,6 +180,21 @@ export function officeMinutesBetween(fromMs, toMs) {
       const hi = Math.min(toMs, base + b * 60000);
       if (hi > lo) total += hi - lo;
     }
+  }
+  return total;
+}
+
+/** Working minutes between two moments: exact over the served calendar, Mon–Fri outside it. */
+export function officeMinutesBetween(fromMs, toMs) {
+  if (!(toMs > fromMs)) return 0;
+  if (!calendar.periods || fromMs < calendar.from || toMs > calendar.to) {
+    return Math.floor(weekdayMinutesBetween(fromMs, toMs) / 60000);
+  }
+  let total = 0;
+  for (const [a, b] of calendar.periods) {
+    const lo = Math.max(fromMs, a);
+    const hi = Math.min(toMs, b);
+    if (hi > lo) total += hi - lo;
   }
   return Math.floor(total / 60000);
 }

@@ -159,7 +159,11 @@ export class TicketPanel {
     const overdue = isOverdue(t);
     const deadline = t.deadline_at
       ? el('span', { className: overdue ? 'tp-overdue' : '', title: '剩余时间按工作时间计算' },
-        formatDateTime(t.deadline_at), left ? `（${left.text}）` : '')
+        formatDateTime(t.deadline_at), left ? `（${left.text}）` : '',
+        t.deadline_provisional
+          ? el('span', { className: 'tp-provisional', testid: 'panel-deadline-provisional',
+            title: '期限跨越尚未载入工作日历的年份，暂按周一至周五计算，载入后自动重算' }, ' 估算')
+          : null)
       : '无';
     const facts = el('dl', { className: 'tp-facts', testid: 'panel-facts' }, ...[
       row('事件类别', `${t.category_name || ''}（${t.category_code}）`, 'panel-category'),

@@ -3,7 +3,7 @@
 // 反馈 with photos, 确认督办, 协办签收/反馈), and a live badge fed by the console websocket (the server
 // sends a department only its own and co-handled tickets).
 
-import { getJSON } from './api.js';
+import { getJSON, loadWorkCalendar } from './api.js';
 import { LiveFeed } from './live-feed.js';
 import {
   STATE_SHORT, URGENCY_LABELS, WARNING_LABELS, el, formatShort, isOverdue, toDate, workingCountdown,
@@ -189,6 +189,7 @@ function onChange(msg) {
 
 async function start(user) {
   state.user = user;
+  loadWorkCalendar();
   dom.user.textContent = user.full_name || user.username;
   try {
     const departments = await loadDepartments();

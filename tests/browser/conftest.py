@@ -15,7 +15,7 @@ import pytest
 from redis import Redis
 
 from tests.helpers import grids_in, inside
-from tests.test_e2e import Processes, free_port, wait_healthy
+from tests.processes import Processes, free_port, wait_healthy
 
 CHROMIUM = os.environ.get("GRID_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page
 
-from tests.test_e2e import token
+from tests.processes import token
 
 PHONE = {"width": 360, "height": 740}
 DESK = {"width": 1920, "height": 1080}
