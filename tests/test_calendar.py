@@ -219,7 +219,7 @@ def test_csv_files_load_and_a_year_exports_in_the_import_format(
     refused = client.post(
         "/api/admin/calendar/import?fmt=csv",
         headers=admin,
-        files={"file": ("2028.csv", b"date,kind,name\n2028-01-01,off,\xe5\x85\x83\xe6\x97\xa6\n", "text/csv")},
+        files={"file": ("2028.csv", "date,kind,name\n2028-01-01,off,元旦\n".encode(), "text/csv")},
     )
     assert refused.status_code == 422
     assert refused.json()["report"]["ok"] is False and refused.json()["field"] == "file"
