@@ -74,7 +74,10 @@ def new_session() -> Session:
 
 
 def get_session() -> Iterator[Session]:
-    """Request-scoped session: committed once when the handler returns, rolled back on error."""
+    """Request-scoped session: committed once when the handler returns, rolled back on error.
+
+    Used with scope="function": the commit runs before the response is sent, so a 200 means the change
+    is committed (and a failed commit answers 500, never 200)."""
     with new_session() as session:
         try:
             yield session
@@ -84,7 +87,7 @@ def get_session() -> Iterator[Session]:
             raise
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def after_commit(session: Session, callback: Callable[[], None]) -> None:
