@@ -1,26 +1,60 @@
 """KPIs of the centre, computed from the ticket log (the audit trail is the single source of truth).
 
-Population: tickets created in [date_from, date_to). Each ticket is counted once per grouping key.
-Formulas (numerator / denominator; a rate with a zero denominator is None):
-- 派遣量 dispatched: tickets with at least one route, dispatch, redispatch or reopen row.
-- 响应率 response_rate = tickets with a sign row / dispatched.
-- 按时签收率 on_time_sign_rate = tickets whose first sign row was on time / tickets signed.
-- 按期处置率 on_time_handling_rate = tickets whose last feedback row was on time / tickets with feedback.
-- 结案率 closure_rate = tickets closed (verify_pass or self_resolve) / (dispatched + self-resolved).
-- 按期结案率 on_time_closure_rate = tickets whose last verify_pass row was on time, plus self-resolved,
-  / tickets closed.
-- 回退率 return_rate = tickets with a return row / dispatched.
-- 返工率 rework_rate = tickets with a verify_fail row / tickets with feedback.
-- 延期率 extension_rate = tickets with an approve_extension row / dispatched.
-- 满意率 satisfaction_rate = tickets whose last callback was satisfied or basically satisfied / tickets
-  with a callback.
-- 重复投诉率 repeat_rate = tickets merged into another (merge row) / all tickets.
+Population: tickets created in [date_from, date_to), as before, each with every fact its log holds, also
+those after date_to (a period's figures settle as its tickets are finished). Charging facts to holders
+needs no other population: a ticket that changes hands is still one case of the period, and every
+department it passed through is measured on cases of that period. (Counting the facts that happened in
+the period instead would mix numerators and denominators of different tickets, e.g. a sign in May of a
+ticket dispatched in April, and could push rates above 1.)
+
+Attribution: each fact counts for whoever held the ticket when it happened — the department the ticket
+was assigned to as of that log row, and the grid it was placed in as of that row (its community and
+street are the grid's). The log is replayed oldest first: route, dispatch and redispatch rows change the
+department (a return leaves it with the department that returned it until the centre decides; a reopen
+and an overrule keep it); route, route_manual and dispatch rows change the grid, and a self-resolve row
+places the ticket where it was located in that move. The unit counted is a holding, one (ticket, key)
+pair for each department, street, community or grid that held the ticket when at least one fact
+happened; a key that held the same ticket twice (returned, then sent back to it) holds it once, so every
+rate stays within 0..1. A ticket without any fact (waiting for routing, in the manual queue, rejected
+from it) is one holding under its key as of its last row (未派遣; its located grid or 未定位). District
+and category do not change hands, so there each ticket is one holding, as before. `total` is the number
+of holdings: the tickets a department (street, grid) held.
+
+Worked example: a ticket is routed to department A in grid G; A returns it (回退); the centre redispatches
+it to B (改派); B signs, feeds back; the centre verifies it (结案); the caller is satisfied at 回访.
+  A: total 1, dispatched 1, signed 0, returned 1 → 响应率 0, 回退率 100 %, 结案率 0.
+  B: total 1, dispatched 1, signed 1, fed back 1, closed 1, called back 1 → 响应率 100 %, 回退率 0,
+     结案率 100 %, 满意率 100 %.
+  G (and its community and street), the district: one holding with every fact → 回退率 100 %, 结案率 100 %.
+(Grouping by the ticket's department now, A showed nothing and B a 回退率 of 100 %.)
+
+Facts of a holding, each from the rows that happened while that key held the ticket:
+- dispatched: a route, dispatch, redispatch or reopen row.
+- signed: a sign row; signed on time: the holding's first sign row was on time.
+- fed back: a feedback row; on time: the holding's last feedback row was.
+- closed: a verify_pass or self_resolve row not undone by a later reopen (回访不满意重办) in the holding;
+  on time: its verify_pass row was on time (a self-resolve is).
+- returned (return), reworked (verify_fail), extended (approve_extension), merged (merge), self-resolved.
+- called back: a callback row; satisfied: the holding's last callback was satisfied or basically satisfied.
+
+Formulas over holdings (numerator / denominator; a rate with a zero denominator is None):
+- 派遣量 dispatched.
+- 响应率 response_rate = signed / dispatched.
+- 按时签收率 on_time_sign_rate = signed on time / signed.
+- 按期处置率 on_time_handling_rate = fed back on time / fed back.
+- 结案率 closure_rate = closed / (dispatched + self-resolved).
+- 按期结案率 on_time_closure_rate = closed on time / closed.
+- 回退率 return_rate = returned / dispatched.
+- 返工率 rework_rate = reworked / fed back.
+- 延期率 extension_rate = extended / dispatched.
+- 满意率 satisfaction_rate = satisfied / called back.
+- 重复投诉率 repeat_rate = merged / total.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -31,7 +65,25 @@ from dispatch.catalog.models import Category, Department
 from dispatch.grids.service import names_for
 from dispatch.tickets.models import Action, Ticket, TicketLog, TicketState
 
-DISPATCH_ACTIONS = {Action.ROUTE, Action.DISPATCH, Action.REDISPATCH, Action.REOPEN}
+DISPATCH_ACTIONS = frozenset({Action.ROUTE, Action.DISPATCH, Action.REDISPATCH, Action.REOPEN})
+# The rows a holding's facts come from; any other row (urge, warning, co-handling ...) counts for nobody.
+FACT_ACTIONS = DISPATCH_ACTIONS | {
+    Action.SIGN,
+    Action.FEEDBACK,
+    Action.VERIFY_PASS,
+    Action.VERIFY_FAIL,
+    Action.SELF_RESOLVE,
+    Action.RETURN,
+    Action.APPROVE_EXTENSION,
+    Action.CALLBACK,
+    Action.MERGE,
+}
+# Rows whose `department_id` names the department responsible for the ticket after them. (Co-handling
+# and supervision rows carry a `department_id` too: the co-handling department's, not the holder's.)
+NAMES_HOLDER = frozenset({Action.ROUTE, Action.DISPATCH, Action.REDISPATCH, Action.RETURN})
+# Rows that place the ticket in a grid. A self-resolve row locates the ticket in the same move without
+# logging the grid (the ticket's grid now is that one: nothing can move a self-resolved ticket).
+PLACES_IN_GRID = frozenset({Action.ROUTE, Action.ROUTE_MANUAL, Action.DISPATCH, Action.SELF_RESOLVE})
 SATISFIED = {"satisfied", "basically_satisfied"}
 
 
@@ -44,9 +96,48 @@ class GroupBy(StrEnum):
     DISTRICT = "district"
 
 
+@dataclass(frozen=True)
+class Holder:
+    """Who held a ticket as of one log row: its department and the grid it was placed in."""
+
+    department_id: int | None
+    grid_code: str | None
+
+
+def holders(ticket: Ticket, entries: Sequence[TicketLog]) -> list[Holder]:
+    """Who held the ticket as of each of its log rows (oldest first), i.e. once that row took effect.
+
+    Department: walked back from the ticket's department now. Dispatch, redispatch and return rows name
+    it (`department_id`), a redispatch row also the department before it (`from_department_id`), and
+    nobody held the ticket before its route or manual dispatch. Route rows do not name the department
+    routing chose, so a route row gets the one the next row that names it says held the ticket (a return,
+    a redispatch's `from_department_id`), or the ticket's department now.
+    Grid: walked forward. Route, route_manual and dispatch rows name it (`grid_code`); a self-resolve
+    row, which does not, places the ticket in its grid now.
+    """
+    departments: list[int | None] = []
+    held = ticket.department_id
+    for entry in reversed(entries):
+        named = entry.data.get("department_id") if entry.action in NAMES_HOLDER else None
+        held = named if named is not None else held
+        departments.append(held)
+        if entry.action is Action.REDISPATCH:
+            held = entry.data.get("from_department_id")
+        elif entry.action in (Action.ROUTE, Action.DISPATCH):
+            held = None
+    departments.reverse()
+    grids: list[str | None] = []
+    grid: str | None = None
+    for entry in entries:
+        if entry.action in PLACES_IN_GRID:
+            grid = entry.data.get("grid_code", ticket.grid_code)
+        grids.append(grid)
+    return [Holder(d, g) for d, g in zip(departments, grids, strict=True)]
+
+
 @dataclass
 class Facts:
-    """What the log says about one ticket."""
+    """What the log says about one holding (a ticket while one key held it)."""
 
     dispatched: bool = False
     signed: bool = False
@@ -63,35 +154,43 @@ class Facts:
     satisfied: bool = False
     merged: bool = False
 
+    def add(self, entry: TicketLog) -> None:
+        """Fold in one more of the holding's rows (rows come oldest first)."""
+        on_time = bool(entry.data.get("on_time", False))
+        if entry.action in DISPATCH_ACTIONS:
+            self.dispatched = True
+        if entry.action is Action.SIGN and not self.signed:
+            self.signed, self.signed_on_time = True, on_time
+        elif entry.action is Action.FEEDBACK:
+            self.fed_back, self.feedback_on_time = True, on_time
+        elif entry.action is Action.VERIFY_PASS:
+            self.closed, self.closed_on_time = True, on_time
+        elif entry.action is Action.SELF_RESOLVE:
+            self.closed = self.closed_on_time = self.self_resolved = True
+        elif entry.action is Action.REOPEN:
+            self.closed = self.closed_on_time = False
+        elif entry.action is Action.RETURN:
+            self.returned = True
+        elif entry.action is Action.VERIFY_FAIL:
+            self.reworked = True
+        elif entry.action is Action.APPROVE_EXTENSION:
+            self.extended = True
+        elif entry.action is Action.CALLBACK:
+            self.called_back, self.satisfied = True, entry.data.get("satisfaction") in SATISFIED
+        elif entry.action is Action.MERGE:
+            self.merged = True
 
-def ticket_facts(entries: Iterable[TicketLog]) -> Facts:
-    """Fold one ticket's log rows (oldest first) into the facts the KPIs count."""
-    facts = Facts()
-    for e in entries:
-        on_time = bool(e.data.get("on_time", False))
-        if e.action in DISPATCH_ACTIONS:
-            facts.dispatched = True
-        elif e.action is Action.SIGN and not facts.signed:
-            facts.signed, facts.signed_on_time = True, on_time
-        elif e.action is Action.FEEDBACK:
-            facts.fed_back, facts.feedback_on_time = True, on_time
-        elif e.action is Action.VERIFY_PASS:
-            facts.closed, facts.closed_on_time = True, on_time
-        elif e.action is Action.SELF_RESOLVE:
-            facts.closed = facts.closed_on_time = facts.self_resolved = True
-        elif e.action is Action.REOPEN:
-            facts.closed = False
-        elif e.action is Action.RETURN:
-            facts.returned = True
-        elif e.action is Action.VERIFY_FAIL:
-            facts.reworked = True
-        elif e.action is Action.APPROVE_EXTENSION:
-            facts.extended = True
-        elif e.action is Action.CALLBACK:
-            facts.called_back, facts.satisfied = True, e.data.get("satisfaction") in SATISFIED
-        elif e.action is Action.MERGE:
-            facts.merged = True
-    return facts
+
+def holding_facts(entries: Sequence[TicketLog], keys: Sequence[str], *, idle_key: str) -> dict[str, Facts]:
+    """Fold one ticket's log rows (oldest first) into the facts of each holding; row i counts for keys[i].
+
+    A ticket none of whose rows is a fact is one holding under `idle_key` (its key as of its last row).
+    """
+    holdings: dict[str, Facts] = {}
+    for entry, key in zip(entries, keys, strict=True):
+        if entry.action in FACT_ACTIONS:
+            holdings.setdefault(key, Facts()).add(entry)
+    return holdings or {idle_key: Facts()}
 
 
 @dataclass
@@ -126,11 +225,11 @@ class KpiRow:
         }
 
 
-def _key(ticket: Ticket, group_by: GroupBy) -> str:
-    grid = ticket.grid_code or ""
+def _key(ticket: Ticket, holder: Holder, group_by: GroupBy) -> str:
+    grid = holder.grid_code or ""
     match group_by:
         case GroupBy.DEPARTMENT:
-            return str(ticket.department_id or "")
+            return str(holder.department_id or "")
         case GroupBy.STREET:
             return grid[:9]
         case GroupBy.COMMUNITY:
@@ -143,29 +242,42 @@ def _key(ticket: Ticket, group_by: GroupBy) -> str:
             return "all"
 
 
-def compute(
-    session: Session, *, group_by: GroupBy, date_from: datetime, date_to: datetime
-) -> list[dict[str, object]]:
-    """KPI rows for tickets created in [date_from, date_to), one row per group, sorted by key."""
-    tickets = session.exec(
-        select(Ticket).where(col(Ticket.created_at) >= date_from, col(Ticket.created_at) < date_to)
-    ).all()
+def _logs(session: Session, ticket_ids: list[int]) -> dict[int, list[TicketLog]]:
     by_ticket: dict[int, list[TicketLog]] = defaultdict(list)
-    ids = [t.id for t in tickets if t.id is not None]
-    for start in range(0, len(ids), 1000):
-        chunk = ids[start : start + 1000]
+    for start in range(0, len(ticket_ids), 1000):
+        chunk = ticket_ids[start : start + 1000]
         for entry in session.exec(
             select(TicketLog).where(col(TicketLog.ticket_id).in_(chunk)).order_by(col(TicketLog.id))
         ):
             by_ticket[entry.ticket_id].append(entry)
+    return by_ticket
+
+
+def compute(
+    session: Session, *, group_by: GroupBy, date_from: datetime, date_to: datetime
+) -> list[dict[str, object]]:
+    """KPI rows for tickets created in [date_from, date_to), one row per group, sorted by key.
+
+    Each fact counts for the department (street, community, grid) that held the ticket when it happened;
+    the unit is a holding, one per (ticket, key), so `total` is the tickets a key held. Example: routed
+    to A, returned by A, redispatched to B, closed by B → A: dispatched 1, returned 1; B: dispatched 1,
+    signed 1, closed 1. District and category count each ticket once. The module docstring has the rule.
+    """
+    tickets = session.exec(
+        select(Ticket).where(col(Ticket.created_at) >= date_from, col(Ticket.created_at) < date_to)
+    ).all()
+    by_ticket = _logs(session, [t.id for t in tickets if t.id is not None])
     rows: dict[str, KpiRow] = {}
     for ticket in tickets:
-        key = _key(ticket, group_by)
-        row = rows.setdefault(key, KpiRow(key=key, name=""))
-        facts = ticket_facts(by_ticket[ticket.id or 0])
-        row.counts["total"] += 1
-        for name, value in vars(facts).items():
-            row.counts[name] += int(value)
+        entries = by_ticket[ticket.id or 0]
+        keys = [_key(ticket, holder, group_by) for holder in holders(ticket, entries)]
+        current = Holder(ticket.department_id, ticket.grid_code)
+        idle_key = keys[-1] if keys else _key(ticket, current, group_by)
+        for key, facts in holding_facts(entries, keys, idle_key=idle_key).items():
+            row = rows.setdefault(key, KpiRow(key=key, name=""))
+            row.counts["total"] += 1
+            for name, value in vars(facts).items():
+                row.counts[name] += int(value)
     _name_rows(session, group_by, rows)
     return [rows[k].as_dict() for k in sorted(rows)]
 

@@ -70,7 +70,11 @@ def route_batch(session: Session, ticket_ids: Sequence[int]) -> dict[str, int]:
         ticket.duty_grid_code = ticket.grid_code
         ticket.grid_version_id = locator.version_id if locator else None
         ticket.routed_at = now
-        data = {"rule_id": decision.rule_id, "grid_code": ticket.grid_code}
+        data = {
+            "rule_id": decision.rule_id,
+            "grid_code": ticket.grid_code,
+            "department_id": decision.department_id,
+        }
         if decision.department_id is None:
             ticket.manual_reason = decision.reason
             record(
