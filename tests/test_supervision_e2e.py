@@ -5,7 +5,7 @@ A patrol report of 暴露垃圾 (4 working hours) is dispatched on Monday 2026-1
 time). Its sign-for limit is 2 working hours (≈ 11:00), its yellow warning 80 % of the limit
 (192 working minutes: 09:00–12:00 180, 13:30 + 12 → ≈ 13:42), its deadline ≈ 14:30, and it is escalated
 4 working hours after that (14:30–17:30 3 h, Tuesday 08:30 + 1 h → ≈ 09:30). The clock jumps past each
-moment; supervision runs every second, so each stage is passed several times.
+moment; supervision runs every second from two schedulers, so each stage is passed several times.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ def test_scheduler_warns_urges_and_escalates_once_each(processes: Processes, tmp
     processes.start("api", "api", "--port", str(port))
     processes.start("worker", "worker")
     processes.start("scheduler", "scheduler")
+    processes.start("scheduler-2", "scheduler")  # a second one (a restart overlap, two hosts): still once
     wait_healthy(base)
     lon, lat = inside(grids_in("140213050")[0])
     report = httpx.post(

@@ -66,6 +66,7 @@ class ParsedYear:
     year: int | None = None
     title: str = ""
     days: dict[date, tuple[bool, str]] = field(default_factory=dict)
+    where: dict[date, int] = field(default_factory=dict)  # the entry (YAML) or line (CSV) of each day
 
 
 def festival_of(name: str) -> str | None:
@@ -93,6 +94,7 @@ def _add(parsed: ParsedYear, report: Report, day: date, workday: bool, name: str
         report.error("off_and_on", f"{day} 既是放假日又是调休上班日", where=where)
         return
     parsed.days[day] = (workday, name)
+    parsed.where.setdefault(day, where)
 
 
 def _parse_yaml(text: str, report: Report) -> ParsedYear:
@@ -185,10 +187,11 @@ def parse_file(text: str, *, fmt: str, year: int | None = None) -> tuple[ParsedY
 
 def _check_year(parsed: ParsedYear, report: Report) -> None:
     for day, (workday, name) in sorted(parsed.days.items()):
+        where = parsed.where.get(day)
         if day.year != parsed.year:
-            report.error("outside_year", f"{day} 不在 {parsed.year} 年内")
+            report.error("outside_year", f"{day} 不在 {parsed.year} 年内", where=where)
         if workday and day.weekday() < 5:
-            report.error("makeup_on_weekday", f"{day}（{name}）是工作日，不能作为调休上班日")
+            report.error("makeup_on_weekday", f"{day}（{name}）是工作日，不能作为调休上班日", where=where)
     off_names = [name.lower() for workday, name in parsed.days.values() if not workday]
     # A joined break (中秋节、国庆节) names both festivals, so look for every festival's words.
     present = {f for f, words in FESTIVALS.items() if any(w in n for n in off_names for w in words)}
