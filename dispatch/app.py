@@ -31,7 +31,7 @@ from dispatch.grids import admin_views as grid_admin_views
 from dispatch.grids import views as grid_views
 from dispatch.people import views as people_views
 from dispatch.places import views as place_views
-from dispatch.queues import redis_connection
+from dispatch.queues import queue_stats, redis_connection
 from dispatch.stats import views as stats_views
 from dispatch.tickets import action_views
 from dispatch.tickets import views as ticket_views
@@ -92,7 +92,8 @@ def create_app() -> FastAPI:
     @app.get("/api/health", tags=["health"])
     def health() -> dict[str, Any]:
         """Liveness plus whether the database and Redis answer (Redis down is degraded, not dead), and
-        `warnings` an admin must act on (a missing work calendar: this year, or next year from 1 Dec)."""
+        `warnings` an admin must act on (a missing work calendar: this year, or next year from 1 Dec), and per
+        queue the jobs waiting, the oldest one's age, retries pending and failed jobs."""
         status: dict[str, Any] = {"status": "ok", "database": "ok", "redis": "ok", "warnings": []}
         try:
             with new_session() as session:
@@ -103,6 +104,7 @@ def create_app() -> FastAPI:
             status.update(status="error", database=str(exc)[:200])
         try:
             redis_connection().ping()
+            status["queues"] = queue_stats()
         except RedisError as exc:
             status.update(redis=f"unreachable: {exc}"[:200])
             if status["status"] == "ok":

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry
+from rq.job import Job
+from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from sqlmodel import Session
 
 from dispatch.config import get_settings
@@ -70,3 +73,30 @@ def enqueue_after_commit(session: Session, queue_name: str, func: str, *args: An
         enqueue(queue_name, func, *args, **kwargs)
 
     after_commit(session, send)
+
+
+def queue_stats() -> dict[str, dict[str, float | int | None]]:
+    """Per queue: jobs waiting, age of the oldest in seconds, jobs waiting for a retry, failed jobs
+    (raises RedisError when Redis is unreachable)."""
+    connection = redis_connection()
+    stats: dict[str, dict[str, float | int | None]] = {}
+    for name in WORKER_QUEUES:
+        queue = get_queue(name)
+        oldest_age_s: float | None = None
+        first = queue.get_job_ids(0, 1)
+        if first:
+            job = Job.fetch(first[0], connection=connection)
+            if job.enqueued_at is not None:
+                oldest_age_s = round((clock_now() - job.enqueued_at).total_seconds(), 1)
+        stats[name] = {
+            "depth": queue.count,
+            "oldest_age_s": oldest_age_s,
+            "retrying": ScheduledJobRegistry(name, connection=connection).count,  # type: ignore[no-untyped-call]
+            "failed": FailedJobRegistry(name, connection=connection).count,
+        }
+    return stats
+
+
+def clock_now() -> datetime:
+    """Wall-clock UTC now as RQ stamps jobs (not the injectable domain clock)."""
+    return datetime.now(UTC)
