@@ -162,6 +162,7 @@ def cmd_routing_explain(args: argparse.Namespace) -> None:
     from dispatch.catalog.explain import explain_point, explain_ticket
     from dispatch.catalog.models import Urgency
     from dispatch.db import new_session
+    from dispatch.events.models import RequestType
 
     with new_session() as session:
         if args.ticket is not None:
@@ -182,7 +183,12 @@ def cmd_routing_explain(args: argparse.Namespace) -> None:
             if lon is None or lat is None or not args.category:
                 raise SystemExit("需要 --category 和 --lon/--lat（WGS-84）或 --address，或 --ticket")
             e = explain_point(
-                session, lon=lon, lat=lat, category_code=args.category, urgency=Urgency(args.urgency)
+                session,
+                lon=lon,
+                lat=lat,
+                category_code=args.category,
+                urgency=Urgency(args.urgency),
+                request_type=RequestType(args.request_type) if args.request_type else None,
             )
     print(e.summary)
     if e.recorded:
@@ -208,6 +214,9 @@ def _register_routing(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     ex.add_argument("--address", default="")
     ex.add_argument("--category", default="")
     ex.add_argument("--urgency", choices=["normal", "urgent"], default="normal")
+    ex.add_argument(
+        "--request-type", choices=["consult", "help", "complaint", "report", "suggestion"], default=None
+    )
     ex.add_argument("--ticket", type=int, default=None, help="explain a real ticket by id")
     ex.set_defaults(func=cmd_routing_explain)
 
@@ -275,16 +284,16 @@ def cmd_catalog_export(args: argparse.Namespace) -> None:
 
 
 def _register_catalog(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    catalog = sub.add_parser("catalog", help="部门、类别、派遣规则 (departments, categories, routing rules)")
+    catalog = sub.add_parser("catalog", help="部门、类别、派遣规则、诉求时限 (catalog data)")
     csub = catalog.add_subparsers(dest="catalog_command", required=True)
     imp = csub.add_parser("import", help="validate a whole CSV/YAML file, then write it")
-    imp.add_argument("kind", choices=["departments", "categories", "rules"])
+    imp.add_argument("kind", choices=["departments", "categories", "rules", "limits"])
     imp.add_argument("file")
     imp.add_argument("--format", choices=["csv", "yaml"], default="")
     imp.add_argument("--dry-run", action="store_true")
     imp.set_defaults(func=cmd_catalog_import)
     exp = csub.add_parser("export", help="export as CSV or YAML")
-    exp.add_argument("kind", choices=["departments", "categories", "rules"])
+    exp.add_argument("kind", choices=["departments", "categories", "rules", "limits"])
     exp.add_argument("--format", choices=["csv", "yaml"], default="csv")
     exp.add_argument("-o", "--output", default="-")
     exp.set_defaults(func=cmd_catalog_export)

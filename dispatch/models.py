@@ -3,7 +3,7 @@
 from sqlmodel import SQLModel
 
 from dispatch.auth.models import User
-from dispatch.catalog.models import Category, Department, RoutingRule
+from dispatch.catalog.models import Category, Department, RoutingRule, TimeLimit
 from dispatch.events.models import Attachment, Event
 from dispatch.gazetteer.models import AddressPoint
 from dispatch.grids.models import Area, GridVersion
@@ -39,6 +39,7 @@ __all__ = [
     "Ticket",
     "TicketLog",
     "TicketReporter",
+    "TimeLimit",
     "User",
     "metadata",
 ]

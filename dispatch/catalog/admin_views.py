@@ -18,7 +18,7 @@ from dispatch.errors import InvalidInput
 
 router = APIRouter(prefix="/api/admin", tags=["admin: catalog"])
 
-CatalogKind = Literal["departments", "categories", "rules"]
+CatalogKind = Literal["departments", "categories", "rules", "limits"]
 Format = Literal["csv", "yaml"]
 
 

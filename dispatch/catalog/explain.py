@@ -17,12 +17,13 @@ from dispatch.catalog.models import Category, Department, Urgency
 from dispatch.catalog.rules import Candidate, RuleBook, RuleMatch
 from dispatch.config import get_settings
 from dispatch.errors import InvalidInput, NotFound
-from dispatch.events.models import Source
+from dispatch.events.models import RequestType, Source
 from dispatch.grids.locator import GridLocator, GridPlace, current_locator
 from dispatch.grids.models import Area, GridVersion
-from dispatch.tickets.deadlines import limit_deadline
+from dispatch.tickets.deadlines import applied_limit
 from dispatch.tickets.models import Action, Ticket, TicketLog
 from dispatch.tickets.routing import decide
+from dispatch.worktime import deadline_for
 
 LEVEL_BY_DIGITS = {6: "区", 9: "街道", 12: "社区", 15: "网格"}
 
@@ -72,6 +73,8 @@ class Explanation:
     manual_reason: str | None
     candidates: list[RuleVerdict]
     summary: str
+    request_type: RequestType | None = None
+    time_limit: str | None = None  # the limit and its origin, e.g. "咨询 · 全部类别 · 一般：1 工作日"
     recorded: dict[str, object] = field(default_factory=dict)  # what routing did to a real ticket
 
 
@@ -82,6 +85,7 @@ def explain_point(
     lat: float | None,
     category_code: str,
     urgency: Urgency = Urgency.NORMAL,
+    request_type: RequestType | None = None,
     at: datetime | None = None,
     version_id: int | None = None,
 ) -> Explanation:
@@ -92,7 +96,8 @@ def explain_point(
     at = at or clock.now()
     locator = _locator(session, version_id)
     probe = Ticket(
-        source=Source.PATROL,
+        source=Source.HOTLINE if request_type else Source.PATROL,
+        request_type=request_type,
         category_code=category_code,
         urgency=urgency,
         description="",
@@ -117,7 +122,8 @@ def explain_point(
         version_id=locator.version_id if locator else None,
     )
     department = departments.get(decision.department_id) if decision.department_id else None
-    deadline = limit_deadline(session, probe, at) if department else None
+    limit = applied_limit(session, probe)
+    deadline = deadline_for(at, limit.amount, limit.unit) if department and limit else None
     version = session.get(GridVersion, locator.version_id) if locator else None
     hits = []
     for hit in places:
@@ -148,6 +154,8 @@ def explain_point(
         manual_reason=decision.reason,
         candidates=verdicts,
         summary="",
+        request_type=request_type,
+        time_limit=limit.describe() if limit else None,
     )
     explanation.summary = _summary(explanation)
     return explanation
@@ -164,6 +172,7 @@ def explain_ticket(session: Session, *, ticket_id: int) -> Explanation:
         lat=ticket.lat,
         category_code=ticket.category_code,
         urgency=ticket.urgency,
+        request_type=ticket.request_type,
         at=ticket.routed_at or ticket.created_at,  # the routing job starts the clock when it dispatches
         version_id=ticket.grid_version_id,
     )
@@ -274,7 +283,8 @@ def _summary(e: Explanation) -> str:
     if e.department_code is None:
         return f"{head}；{e.category_code} {e.category_name} → 转人工派遣：{e.manual_reason}"
     local = e.deadline_at.astimezone(ZoneInfo(get_settings().timezone)) if e.deadline_at else None
-    deadline = f"，处置期限 {local:%Y-%m-%d %H:%M}（北京时间）" if local else ""
+    limit = f"（时限 {e.time_limit}）" if e.time_limit else ""
+    deadline = f"，处置期限 {local:%Y-%m-%d %H:%M}（北京时间）{limit}" if local else ""
     return (
         f"{head}；{e.category_code} {e.category_name} 按规则 #{e.rule_id} 派给 {e.department_name}{deadline}"
     )

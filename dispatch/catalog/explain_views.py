@@ -13,6 +13,7 @@ from dispatch.catalog import explain as service
 from dispatch.catalog.models import Urgency
 from dispatch.db import SessionDep
 from dispatch.errors import InvalidInput
+from dispatch.events.models import RequestType
 
 router = APIRouter(prefix="/api/routing", tags=["routing"])
 
@@ -28,9 +29,11 @@ def explain(
     lat: float | None = None,
     address: str | None = None,
     urgency: Urgency = Urgency.NORMAL,
+    request_type: RequestType | None = None,
     ticket_id: int | None = None,
 ) -> dict[str, Any]:
-    """Grid (and version), matched rule, department and deadline, and each other candidate rule's fate.
+    """Grid (and version), matched rule, department, the time limit that applies (by 12345 request type,
+    category and urgency) with the deadline, and each other candidate rule's fate.
 
     Give `ticket_id` for a real ticket, or `category_code` with `lon`+`lat` (WGS-84) or `address`.
     """
@@ -48,7 +51,14 @@ def explain(
     if not (-90 <= lat <= 90):
         raise InvalidInput("纬度超出范围（WGS-84）", field="lat")
     result = asdict(
-        service.explain_point(session, lon=lon, lat=lat, category_code=category_code, urgency=urgency)
+        service.explain_point(
+            session,
+            lon=lon,
+            lat=lat,
+            category_code=category_code,
+            urgency=urgency,
+            request_type=request_type,
+        )
     )
     return {**result, **located}
 

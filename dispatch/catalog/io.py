@@ -1,23 +1,34 @@
-"""Import and export of departments, categories and routing rules (CSV or YAML), whole file validated first.
+"""Import and export of departments, categories, routing rules and request-type time limits (CSV or
+YAML), whole file validated first.
 
 Departments and categories are upserted by code (nothing is deleted: tickets refer to them); the
-rule file is the whole rule set and replaces it. Nothing is written unless every line is valid.
+rule and limit files are the whole set and replace it. Nothing is written unless every line is valid.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from enum import StrEnum
 
 from sqlmodel import Session, col, delete, select
 
-from dispatch.catalog.models import Category, Department, LimitUnit, RoutingRule
+from dispatch.catalog.models import (
+    ANY_CATEGORY,
+    Category,
+    Department,
+    LimitUnit,
+    RoutingRule,
+    TimeLimit,
+    Urgency,
+)
 from dispatch.catalog.tabular import Row, read_rows, write_rows
+from dispatch.events.models import RequestType
 from dispatch.grids.locator import current_version_id
 from dispatch.grids.models import Area
 from dispatch.grids.report import Report
 
-KINDS = ("departments", "categories", "rules")
+KINDS = ("departments", "categories", "rules", "limits")
 DEPARTMENT_COLUMNS = ["code", "name", "kind"]
 CATEGORY_COLUMNS = [
     "code",
@@ -32,6 +43,18 @@ CATEGORY_COLUMNS = [
     "active",
 ]
 RULE_COLUMNS = ["category_code", "area_code", "department_code", "note"]
+LIMIT_COLUMNS = ["request_type", "category_code", "urgency", "amount", "unit", "note"]
+REQUEST_TYPE_WORDS = {
+    "咨询": "consult",
+    "求助": "help",
+    "投诉": "complaint",
+    "举报": "report",
+    "建议": "suggestion",
+}
+URGENCY_WORDS = {"一般": "normal", "紧急": "urgent"}
+UNIT_WORDS = {"工作小时": "working_hours", "工作日": "working_days", "小时": "hours"}
+# Longest sensible limit per unit: a typo like 300 working days must not pass unnoticed.
+MAX_AMOUNT = {LimitUnit.WORKING_HOURS: 240, LimitUnit.WORKING_DAYS: 60, LimitUnit.HOURS: 720}
 _DEPT_CODE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _TRUE = {"true", "1", "yes", "是", "y"}
 _FALSE = {"false", "0", "no", "否", "n", ""}
@@ -53,6 +76,9 @@ def import_catalog(
     elif kind == "rules":
         rows = read_rows(text, fmt=fmt, required=RULE_COLUMNS[:3], report=report)
         apply = _rules(session, rows, report)
+    elif kind == "limits":
+        rows = read_rows(text, fmt=fmt, required=LIMIT_COLUMNS[:5], report=report)
+        apply = _limits(session, rows, report)
     else:
         raise ValueError(f"unknown catalog kind {kind}")
     report.counts["rows"] = len(rows)
@@ -75,6 +101,13 @@ def export_catalog(session: Session, kind: str, *, fmt: str = "csv") -> str:
             c.model_dump(mode="json") for c in session.exec(select(Category).order_by(col(Category.code)))
         ]
         return write_rows(records, CATEGORY_COLUMNS, fmt=fmt)
+    if kind == "limits":
+        limits = session.exec(
+            select(TimeLimit).order_by(
+                col(TimeLimit.request_type), col(TimeLimit.category_code), col(TimeLimit.urgency)
+            )
+        )
+        return write_rows([t.model_dump(mode="json") for t in limits], LIMIT_COLUMNS, fmt=fmt)
     rules = session.exec(
         select(RoutingRule).order_by(
             col(RoutingRule.category_code), col(RoutingRule.area_code), col(RoutingRule.id)
@@ -247,6 +280,63 @@ def _rules(session: Session, rows: list[Row], report: Report) -> Callable[[], No
 
     def apply() -> None:
         session.execute(delete(RoutingRule).where(col(RoutingRule.id).is_not(None)))
+        session.add_all(parsed)
+
+    return apply
+
+
+def _word(row: Row, name: str, words: dict[str, str], allowed: type[StrEnum], report: Report) -> str | None:
+    """An enum value given in English or Chinese (咨询, 紧急, 工作日 …); None (reported) otherwise."""
+    value = words.get(row.get(name), row.get(name))
+    if value in {m.value for m in allowed}:
+        return value
+    choices = "/".join([*(m.value for m in allowed), *words])
+    report.error(f"bad_{name}", f"{name}「{row.get(name)}」应为 {choices}", where=row.line)
+    return None
+
+
+def _limits(session: Session, rows: list[Row], report: Report) -> Callable[[], None]:
+    """The whole set of request-type limits; it replaces the current set."""
+    categories = set(session.exec(select(Category.code)))
+    seen: dict[tuple[str, str, str], Row] = {}
+    parsed: list[TimeLimit] = []
+    for row in rows:
+        request_type = _word(row, "request_type", REQUEST_TYPE_WORDS, RequestType, report)
+        urgency = _word(row, "urgency", URGENCY_WORDS, Urgency, report)
+        unit = _word(row, "unit", UNIT_WORDS, LimitUnit, report)
+        category = row.get("category_code")
+        if category != ANY_CATEGORY and category not in categories:
+            report.error("unknown_category", f"类别 {category} 不存在（全部类别请写 *）", where=row.line)
+            category = ""
+        amount = _int(row, "amount", report)
+        if unit and (amount < 1 or amount > MAX_AMOUNT[LimitUnit(unit)]):
+            report.error(
+                "bad_amount",
+                f"时限 {amount} 应在 1 至 {MAX_AMOUNT[LimitUnit(unit)]} {unit} 之间",
+                where=row.line,
+            )
+        if not (request_type and urgency and unit and category):
+            continue
+        key = (request_type, category, urgency)
+        if key in seen:
+            report.error(
+                "duplicate", f"与第 {seen[key].line} 行重复（同一诉求类型、类别和紧急程度）", where=row.line
+            )
+            continue
+        seen[key] = row
+        parsed.append(
+            TimeLimit(
+                request_type=RequestType(request_type),
+                category_code=category,
+                urgency=Urgency(urgency),
+                amount=amount,
+                unit=LimitUnit(unit),
+                note=row.get("note")[:255],
+            )
+        )
+
+    def apply() -> None:
+        session.execute(delete(TimeLimit).where(col(TimeLimit.id).is_not(None)))
         session.add_all(parsed)
 
     return apply

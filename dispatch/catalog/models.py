@@ -1,12 +1,14 @@
-"""Departments, event categories with time limits, and routing rules."""
+"""Departments, event categories with time limits, 12345 request types' own limits, and routing rules."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 
+from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from dispatch.db import enum_type
+from dispatch.events.models import RequestType
 
 
 class LimitUnit(StrEnum):
@@ -57,4 +59,26 @@ class RoutingRule(SQLModel, table=True):
     category_code: str = Field(max_length=8, index=True)
     area_code: str = Field(max_length=32, index=True)
     department_id: int = Field(foreign_key="department.id")
+    note: str = Field(default="", max_length=255)
+
+
+ANY_CATEGORY = "*"
+
+
+class TimeLimit(SQLModel, table=True):
+    """A 12345 request type's own handling limit, for a 小类, a 大类 or every category ("*").
+
+    The most specific row wins: request type + 小类, then + 大类, then + "*"; without a row, the
+    category's own limits apply (patrol reports, which have no request type, always use those).
+    """
+
+    __tablename__ = "time_limit"
+    __table_args__ = (UniqueConstraint("request_type", "category_code", "urgency"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_type: RequestType = Field(sa_type=enum_type(RequestType))
+    category_code: str = Field(max_length=8)  # 5-digit 小类, 2-digit 大类 or "*"
+    urgency: Urgency = Field(sa_type=enum_type(Urgency))
+    amount: int
+    unit: LimitUnit = Field(sa_type=enum_type(LimitUnit))
     note: str = Field(default="", max_length=255)

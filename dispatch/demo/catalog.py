@@ -89,3 +89,14 @@ RULES: tuple[tuple[str, str, str], ...] = (
     # Neighbour disputes go to each street's mediation office; in 御河街道 to the 司法所 of the district.
     ("20001", "all-streets", "street"),
 )
+
+# 12345 request types with limits of their own (诉求类型时限): (request type, category or "*", urgency,
+# amount, unit, note). 投诉 and 举报 follow the category's limits.
+TIME_LIMITS: tuple[tuple[str, str, str, int, LimitUnit, str], ...] = (
+    ("consult", "*", "normal", 1, WD, "咨询：当个工作日内答复"),
+    ("consult", "*", "urgent", 2, WH, "紧急咨询：2 个工作小时内答复"),
+    ("help", "*", "urgent", 2, WH, "紧急求助：2 个工作小时内处置"),
+    ("help", "*", "normal", 3, WD, "求助：3 个工作日内办结"),
+    ("suggestion", "*", "normal", 10, WD, "建议：10 个工作日内答复"),
+    ("suggestion", "*", "urgent", 5, WD, "建议不设紧急时限，按 5 个工作日答复"),
+)

@@ -12,11 +12,12 @@ from sqlmodel import Session, func, select
 from dispatch import clock
 from dispatch.auth.models import Role, User
 from dispatch.auth.service import hash_password
-from dispatch.catalog.models import Category, Department, RoutingRule
+from dispatch.catalog.models import Category, Department, RoutingRule, TimeLimit, Urgency
 from dispatch.demo import catalog
 from dispatch.demo.gazetteer import CSV_PATH as GAZETTEER_CSV
 from dispatch.demo.geometry import DISTRICT_CODE, AreaSpec, generate_district
 from dispatch.demo.places import register_csvs
+from dispatch.events.models import RequestType
 from dispatch.gazetteer.importer import import_addresses
 from dispatch.gazetteer.models import AddressPoint
 from dispatch.grids.models import Area, AreaLevel, GridVersion
@@ -123,6 +124,17 @@ def _categories(session: Session) -> None:
             limit_urgent_unit=urgent_unit,
         )
         for code, name, parent, normal, normal_unit, urgent, urgent_unit in catalog.CATEGORIES
+    )
+    session.add_all(
+        TimeLimit(
+            request_type=RequestType(kind),
+            category_code=category,
+            urgency=Urgency(urgency),
+            amount=amount,
+            unit=unit,
+            note=note,
+        )
+        for kind, category, urgency, amount, unit, note in catalog.TIME_LIMITS
     )
     session.flush()
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from dispatch.catalog.models import Category, Urgency
+from dispatch.catalog.models import ANY_CATEGORY, Category, LimitUnit, TimeLimit, Urgency
 from dispatch.config import get_settings
 from dispatch.tickets.models import CLOCK_STATES, Action, Ticket, TicketLog, WarningLevel
 from dispatch.worktime import (
@@ -19,37 +20,98 @@ from dispatch.worktime import (
 )
 
 
-def limit_deadline(session: Session, ticket: Ticket, start_at: datetime) -> datetime | None:
-    """Deadline from the category's limit for the ticket's urgency (falling back to its 大类's)."""
-    code: str | None = ticket.category_code
-    while code:
-        category = session.get(Category, code)
-        if category is None:
-            return None
+@dataclass(frozen=True)
+class AppliedLimit:
+    """The handling limit a ticket gets, and where it comes from (for the timeline and explanations)."""
+
+    amount: int
+    unit: LimitUnit
+    source: str  # e.g. "咨询 · 全部类别 · 一般" or "类别 06010 暴露垃圾 · 一般"
+
+    def describe(self) -> str:
+        return f"{self.source}：{self.amount} {UNIT_LABELS[self.unit]}"
+
+
+UNIT_LABELS = {LimitUnit.WORKING_HOURS: "工作小时", LimitUnit.WORKING_DAYS: "工作日", LimitUnit.HOURS: "小时"}
+REQUEST_LABELS = {
+    "consult": "咨询",
+    "help": "求助",
+    "complaint": "投诉",
+    "report": "举报",
+    "suggestion": "建议",
+}
+URGENCY_LABELS = {Urgency.NORMAL: "一般", Urgency.URGENT: "紧急"}
+
+
+def applied_limit(session: Session, ticket: Ticket) -> AppliedLimit | None:
+    """The limit for the ticket's request type, category and urgency; None when nothing sets one.
+
+    Order: a request-type row for the 小类, then for its 大类, then for every category ("*"); then the
+    category's own limit for the urgency (the 小类's, else its 大类's). Patrol reports have no request
+    type and use the category's limits.
+    """
+    urgency = URGENCY_LABELS[ticket.urgency]
+    chain = _category_chain(session, ticket.category_code)
+    if ticket.request_type is not None:
+        rows = {
+            row.category_code: row
+            for row in session.exec(
+                select(TimeLimit).where(
+                    TimeLimit.request_type == ticket.request_type, TimeLimit.urgency == ticket.urgency
+                )
+            )
+        }
+        for category in [*chain, None]:
+            row = rows.get(category.code if category else ANY_CATEGORY)
+            if row is not None:
+                where = f"{category.code} {category.name}" if category else "全部类别"
+                kind = REQUEST_LABELS[ticket.request_type]
+                return AppliedLimit(row.amount, row.unit, f"{kind} · {where} · {urgency}")
+    for category in chain:
+        name = f"类别 {category.code} {category.name}"
         if ticket.urgency is Urgency.URGENT and category.limit_urgent:
-            return deadline_for(start_at, category.limit_urgent, category.limit_urgent_unit)
+            return AppliedLimit(category.limit_urgent, category.limit_urgent_unit, f"{name} · 紧急")
         if category.limit_normal:
-            return deadline_for(start_at, category.limit_normal, category.limit_normal_unit)
-        code = category.parent_code
+            return AppliedLimit(category.limit_normal, category.limit_normal_unit, f"{name} · 一般")
     return None
 
 
-def start_clock(session: Session, ticket: Ticket, at: datetime) -> None:
+def _category_chain(session: Session, code: str | None) -> list[Category]:
+    """The category and its parents, most specific first."""
+    chain: list[Category] = []
+    while code:
+        category = session.get(Category, code)
+        if category is None:
+            break
+        chain.append(category)
+        code = category.parent_code
+    return chain
+
+
+def limit_deadline(session: Session, ticket: Ticket, start_at: datetime) -> datetime | None:
+    """Deadline from the limit that applies to the ticket (see applied_limit), counted from `start_at`."""
+    limit = applied_limit(session, ticket)
+    return deadline_for(start_at, limit.amount, limit.unit) if limit else None
+
+
+def start_clock(session: Session, ticket: Ticket, at: datetime) -> AppliedLimit | None:
     """Start the department's clocks on dispatch: sign-for deadline, handling deadline, warning time.
 
     The handling deadline never moves earlier than it already was (a re-dispatch or reopen gives
-    the new department a full limit, but never takes time away).
+    the new department a full limit, but never takes time away). Returns the limit that applied.
     """
     settings = get_settings()
     ticket.dispatched_at = at
     ticket.signed_at = None
     ticket.sign_warned = False
     ticket.sign_deadline_at = add_working_minutes(at, settings.sign_limit_working_hours * 60)
-    fresh = limit_deadline(session, ticket, at)
+    limit = applied_limit(session, ticket)
+    fresh = deadline_for(at, limit.amount, limit.unit) if limit else None
     if fresh is not None and (ticket.deadline_at is None or fresh > ticket.deadline_at):
         ticket.deadline_at = fresh
     mark_provisional(ticket)
     reset_warning(ticket, now=at)
+    return limit
 
 
 def reset_warning(ticket: Ticket, *, now: datetime) -> None:

@@ -88,8 +88,9 @@ def route_batch(session: Session, ticket_ids: Sequence[int]) -> dict[str, int]:
             counts["manual"] += 1
             continue
         ticket.department_id = decision.department_id
-        start_clock(session, ticket, now)
-        record(session, ticket=ticket, action=Action.ROUTE, actor=None, data=data)
+        limit = start_clock(session, ticket, now)
+        note = f"处置时限 {limit.describe()}" if limit else ""
+        record(session, ticket=ticket, action=Action.ROUTE, actor=None, note=note, data=data)
         counts["dispatched"] += 1
     suggest_duplicates(session, tickets)
     return counts
