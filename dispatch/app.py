@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -40,6 +41,26 @@ from dispatch.workcal.service import calendar_status, local_today
 
 log = logging.getLogger(__name__)
 
+_SECRET_PARAM = re.compile(r"((?:access_)?token=)[^&\s\"']+")
+
+
+class RedactTokens(logging.Filter):
+    """Keep bearer tokens out of the logs: the console's websocket carries one in `?token=`, and uvicorn
+    writes every request line (HTTP and websocket) to its logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "token=" in message:
+            record.msg, record.args = _SECRET_PARAM.sub(r"\1***", message), ()
+        return True
+
+
+def _redact_server_logs() -> None:
+    for name in ("uvicorn.access", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactTokens) for f in logger.filters):
+            logger.addFilter(RedactTokens())
+
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 
@@ -53,6 +74,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app() -> FastAPI:
+    _redact_server_logs()
     app = FastAPI(title="Grid Dispatch 网格调度", version="0.1.0", lifespan=lifespan)
 
     @app.exception_handler(DispatchError)

@@ -117,3 +117,17 @@ class FakeClock:
         offset_s = (moment - datetime.now(UTC)).total_seconds()
         self.path.write_text(f"{offset_s:+.0f}\n")
         time.sleep(1.5)  # every process has re-read the file
+
+
+def report_patrol(base: str, category_code: str, description: str, *, officer: str = "wgy0001") -> int:
+    """A grid officer's report inside the first grid of 永泰街道, through the API; its ticket id."""
+    from tests.helpers import grids_in, inside
+
+    lon, lat = inside(grids_in("140213050")[0])
+    answer = httpx.post(
+        f"{base}/api/intake/patrol",
+        headers={"Authorization": f"Bearer {token(base, officer)}"},
+        data={"lon": str(lon), "lat": str(lat), "category_code": category_code, "description": description},
+    )
+    assert answer.status_code == 201, answer.text
+    return int(answer.json()["ticket_id"])

@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from dispatch import clock
 from dispatch.catalog.models import LimitUnit
+from dispatch.events.models import Source
 from dispatch.tickets.deadlines import extend_by_pause
 from dispatch.tickets.models import Ticket
 from dispatch.tickets.tasks import route_tickets
@@ -83,21 +84,26 @@ def grid_dispatch(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str
     )
 
 
+def signed_ticket(*, deadline_at: datetime) -> Ticket:
+    """A ticket (not stored) dispatched on Tuesday 2026-12-01 09:00 and due at `deadline_at`."""
+    return Ticket(
+        source=Source.PATROL,
+        category_code="06028",
+        description="x",
+        created_at=sh(2026, 12, 1, 9),
+        updated_at=sh(2026, 12, 1, 9),
+        dispatched_at=sh(2026, 12, 1, 9),
+        deadline_at=deadline_at,
+    )
+
+
 def test_resume_gives_back_the_parked_working_time_to_the_second(database_url: str) -> None:
     # Due Wed 2026-12-09 17:00:00; parked Fri 12-04 10:00:11 → resumed Tue 12-08 10:00:42.
     # Parked working time: Fri 10:00:11–12:00 (1:59:49) + 13:30–17:30 (4:00) + Mon 7:30
     #   + Tue 08:30–10:00:42 (1:30:42) = 15:00:31.
     # Wed 17:00:00 + 15:00:31: Wed 17:00–17:30 0:30 → 14:30:31; Thu 7:30 → 7:00:31;
     #   Fri 08:30–12:00 3:30 → 3:30:31; 13:30 + 3:30:31 = Fri 2026-12-11 17:00:31.
-    ticket = Ticket(
-        source="patrol",  # type: ignore[arg-type]
-        category_code="06028",
-        description="x",
-        created_at=sh(2026, 12, 1, 9),
-        updated_at=sh(2026, 12, 1, 9),
-        dispatched_at=sh(2026, 12, 4, 9),
-        deadline_at=sh(2026, 12, 9, 17),
-    )
+    ticket = signed_ticket(deadline_at=sh(2026, 12, 9, 17))
     extend_by_pause(ticket, paused_from=sh(2026, 12, 4, 10, 0, 11), now=sh(2026, 12, 8, 10, 0, 42))
     assert ticket.deadline_at == sh(2026, 12, 11, 17, 0, 31)
 
@@ -106,15 +112,7 @@ def test_resume_of_an_overdue_ticket_keeps_it_overdue_by_as_much(database_url: s
     # Due Mon 2026-12-07 10:00, parked Tue 12-08 09:00 (30 working min overdue... and more),
     # resumed Wed 12-09 09:00: parked working time = Tue 09:00–17:30 (7:00) + Wed 08:30–09:00 (0:30).
     # Mon 10:00 + 7:30 → Mon 10:00–12:00 2:00, 13:30–17:30 4:00 → 1:30 left → Tue 08:30 + 1:30 = 10:00.
-    ticket = Ticket(
-        source="patrol",  # type: ignore[arg-type]
-        category_code="06028",
-        description="x",
-        created_at=sh(2026, 12, 1, 9),
-        updated_at=sh(2026, 12, 1, 9),
-        dispatched_at=sh(2026, 12, 1, 9),
-        deadline_at=sh(2026, 12, 7, 10),
-    )
+    ticket = signed_ticket(deadline_at=sh(2026, 12, 7, 10))
     extend_by_pause(ticket, paused_from=sh(2026, 12, 8, 9), now=sh(2026, 12, 9, 9))
     assert ticket.deadline_at == sh(2026, 12, 8, 10)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 
-import httpx
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
@@ -14,8 +13,7 @@ from sqlalchemy.engine import make_url
 from dispatch.db import new_session
 from dispatch.tickets.models import Ticket, TicketState
 from tests.conftest import PG_ADMIN_URL
-from tests.helpers import grids_in, inside
-from tests.processes import Processes, free_port, token, wait_healthy
+from tests.processes import Processes, free_port, report_patrol, wait_healthy
 
 pytestmark = pytest.mark.e2e
 
@@ -38,14 +36,7 @@ def test_a_failed_routing_batch_is_retried(processes: Processes, database_url: s
     processes.start("api", "api", "--port", str(port))
     processes.start("scheduler", "scheduler")
     wait_healthy(base)
-    lon, lat = inside(grids_in("140213050")[0])
-    accepted = httpx.post(
-        f"{base}/api/intake/patrol",
-        headers={"Authorization": f"Bearer {token(base, 'wgy0001')}"},
-        data={"lon": str(lon), "lat": str(lat), "category_code": "06010", "description": "暴露垃圾"},
-    )
-    assert accepted.status_code == 201, accepted.text
-    ticket_id = accepted.json()["ticket_id"]
+    ticket_id = report_patrol(base, "06010", "暴露垃圾")
 
     allow_connections(database, False)
     try:

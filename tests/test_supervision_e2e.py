@@ -17,15 +17,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 from sqlmodel import func, select
 from websockets.sync.client import ClientConnection, connect
 
 from dispatch.db import new_session
 from dispatch.tickets.models import Action, TicketLog
-from tests.helpers import grids_in, inside
-from tests.processes import FakeClock, Processes, free_port, receive, token, wait_healthy
+from tests.processes import FakeClock, Processes, free_port, receive, report_patrol, token, wait_healthy
 
 pytestmark = pytest.mark.e2e
 
@@ -64,14 +62,7 @@ def test_scheduler_warns_urges_and_escalates_once_each(processes: Processes, tmp
     processes.start("scheduler", "scheduler")
     processes.start("scheduler-2", "scheduler")  # a second one (a restart overlap, two hosts): still once
     wait_healthy(base)
-    lon, lat = inside(grids_in("140213050")[0])
-    report = httpx.post(
-        f"{base}/api/intake/patrol",
-        headers={"Authorization": f"Bearer {token(base, 'wgy0001')}"},
-        data={"lon": str(lon), "lat": str(lat), "category_code": "06010", "description": "路边暴露垃圾"},
-    )
-    assert report.status_code == 201, report.text
-    ticket_id = report.json()["ticket_id"]
+    ticket_id = report_patrol(base, "06010", "路边暴露垃圾")
     ws_url = f"ws://127.0.0.1:{port}/api/console/ws"
     with (
         connect(f"{ws_url}?token={token(base, 'dispatcher')}&since=0") as centre,

@@ -18,7 +18,7 @@ from dispatch.tickets.schemas import (
     ReporterRead,
     TicketDetail,
 )
-from dispatch.tickets.service import mask_phone, present
+from dispatch.tickets.service import mask_phone, present, visibility
 from dispatch.tickets.side_models import (
     OPEN_ASSIST_STATUSES,
     AssistTask,
@@ -65,8 +65,9 @@ def detail(session: Session, *, ticket: Ticket, viewer: User) -> TicketDetail:
     reporters = _rows(session, TicketReporter, ticket_id)
     user_ids = {r.user_id for r in reporters if r.user_id is not None}
     users = dict(session.exec(select(User.id, User.full_name).where(col(User.id).in_(user_ids))).all())
-    found = [session.get(Ticket, s.candidate_id) for s in suggestions]
-    candidates = {t.id: t for t in present(session, [c for c in found if c is not None], viewer=viewer)}
+    ids = [s.candidate_id for s in suggestions]
+    visible = session.exec(select(Ticket).where(col(Ticket.id).in_(ids), visibility(viewer))).all()
+    candidates = {t.id: t for t in present(session, visible, viewer=viewer)}  # only tickets they may see
     return TicketDetail(
         **present(session, [ticket], viewer=viewer)[0].model_dump(),
         log=timeline(session, ticket_id),
