@@ -61,6 +61,7 @@ def _redact_server_logs() -> None:
         if not any(isinstance(f, RedactTokens) for f in logger.filters):
             logger.addFilter(RedactTokens())
 
+
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 
