@@ -147,6 +147,9 @@ def test_co_handling_parts(desk: Desk, dispatched: int) -> None:
     task = with_part["assists"][0]["id"]
     assert desk.get("zj1", dispatched)["assists"][0]["department_name"] == "区住房和城乡建设局"
     desk.act("zj1", dispatched, "sign", expect=403)  # co-handlers sign their part, not the case
+    assert "escalate" not in desk.get("zj1", dispatched)["allowed_actions"]
+    desk.act("zj1", dispatched, "escalate", {"note": "越级上报"}, expect=403)  # only the lead escalates
+    assert "escalate" in desk.get("cg1", dispatched)["allowed_actions"]
     desk.act("zj1", dispatched, f"assists/{task}/feedback", {"text": "已核查"}, expect=409)  # sign first
     desk.act("zj1", dispatched, f"assists/{task}/sign")
     done = desk.act("zj1", dispatched, f"assists/{task}/feedback", {"text": "围挡已整改"})

@@ -161,11 +161,16 @@ def ack_urge(session: Session, *, ticket: Ticket, by: User, notice_id: int) -> N
 
 
 def escalate(session: Session, *, ticket: Ticket, by: User | None, note: str = "") -> TicketLog:
-    """上报 one level up the hierarchy 网格 → 社区 → 街道 → 区."""
+    """上报 one level up the hierarchy 网格 → 社区 → 街道 → 区.
+
+    Who may: the centre; the lead department (a co-handling department may not: its part is not the
+    case); the grid officer who reported it."""
     if by is not None:
         authorize(ticket, by, Action.ESCALATE)
         if by.role is Role.GRID_OFFICER and ticket.reporter_id != by.id:
             raise Forbidden("只能上报本人上报的事件")
+        if by.role is Role.DEPARTMENT and by.department_id != ticket.department_id:
+            raise Forbidden("只有主办部门可以上报，协办部门不能上报", action=Action.ESCALATE.value)
     index = ESCALATION_ORDER.index(ticket.escalation_level)
     if index + 1 >= len(ESCALATION_ORDER):
         raise InvalidTransition("已上报至区级，无法继续上报", state=ticket.state.value)

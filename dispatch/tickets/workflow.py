@@ -445,7 +445,8 @@ def available_actions(session: Session, ticket: Ticket, viewer: User) -> list[Ac
         Action.REOPEN: False,  # 重办 follows a 不满意 callback
         Action.SELF_RESOLVE: False,  # chosen at intake
         Action.ESCALATE: ticket.escalation_level is not EscalationLevel.DISTRICT
-        and (viewer.role is not Role.GRID_OFFICER or ticket.reporter_id == viewer.id),
+        and (viewer.role is not Role.GRID_OFFICER or ticket.reporter_id == viewer.id)
+        and (viewer.role is not Role.DEPARTMENT or viewer.department_id == ticket.department_id),
     }
     return [
         action
