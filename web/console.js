@@ -263,6 +263,13 @@ function polygonPopup(props) {
   </div>`;
 }
 
+/** A span holding `text` as text: Leaflet renders a string tooltip as HTML, and names come from imports. */
+function textNode(text) {
+  const span = document.createElement('span');
+  span.textContent = text;
+  return span;
+}
+
 function buildGridLayer(level, geojson) {
   return L.geoJSON(geojson, {
     renderer: polygonRenderer,
@@ -271,7 +278,7 @@ function buildGridLayer(level, geojson) {
       const props = feature.properties || {};
       layer.bindPopup(() => polygonPopup(props), { maxWidth: 280 });
       if (level === 'street' && props.name) {
-        layer.bindTooltip(props.name, {
+        layer.bindTooltip(textNode(props.name), {
           permanent: true, direction: 'center', className: 'street-label', interactive: false,
         });
       }

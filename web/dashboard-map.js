@@ -75,7 +75,9 @@ export async function drawHeat(container, legend, cells) {
     },
     onEachFeature: (f, layer) => {
       const n = counts.get(f.properties?.code) || 0;
-      layer.bindTooltip(`${f.properties?.name || f.properties?.code}：${n} 件`, { sticky: true });
+      const label = document.createElement('span'); // text, never HTML: names come from imports
+      label.textContent = `${f.properties?.name || f.properties?.code}：${n} 件`;
+      layer.bindTooltip(label, { sticky: true });
     },
   }).addTo(map);
   // Grids are small at district zoom: a circle per grid with tickets makes the hot spots visible.
