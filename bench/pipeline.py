@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -83,7 +84,12 @@ def main() -> None:
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="gd-pipeline-"))
-    env = {**os.environ, "GRID_DATA_DIR": str(scratch), "REDIS_URL": "redis://127.0.0.1:6379/15"}
+    env = {
+        **os.environ,
+        "GRID_DATA_DIR": str(scratch),
+        "REDIS_URL": "redis://127.0.0.1:6379/15",
+        "GRID_SECRET_KEY": secrets.token_urlsafe(48),  # the API refuses the public default
+    }
     database = None
     if args.postgres:
         database = f"gd_bench_{uuid.uuid4().hex[:8]}"

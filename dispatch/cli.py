@@ -45,6 +45,15 @@ def cmd_api(args: argparse.Namespace) -> None:
     import uvicorn
 
     settings = get_settings()
+    problem = settings.secret_problem()
+    if problem:
+        print(
+            f"拒绝启动：{problem}。请设置一个随机的长字符串，例如 "
+            f"GRID_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')；"
+            "`grid-dispatch up` 会自动生成并保存在数据目录中。",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
     uvicorn.run(
         "dispatch.app:create_app",
         factory=True,
@@ -74,6 +83,8 @@ def cmd_up(args: argparse.Namespace) -> None:
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
+    if settings.secret_problem():
+        env["GRID_SECRET_KEY"] = _kept_secret(settings.data_dir)
     redis_process = None
     if not settings.redis_url:
         redis_process = start_redis(port=settings.embedded_redis_port, data_dir=settings.data_dir / "redis")
@@ -97,6 +108,17 @@ def cmd_up(args: argparse.Namespace) -> None:
         if redis_process is not None:
             redis_process.terminate()
             redis_process.wait(timeout=10)
+
+
+def _kept_secret(data_dir: Path) -> str:
+    """This data directory's token-signing secret, made on first use (mode 0600) and kept across restarts."""
+    import secrets
+
+    path = data_dir / "secret_key"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(48))
+    return path.read_text().strip()
 
 
 def _banner(port: int, logins: tuple[object, ...], password: str, sqlite: bool) -> None:

@@ -9,6 +9,9 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+INSECURE_DEFAULT_SECRET = "change-me-in-production-grid-dispatch"
+MIN_SECRET_CHARS = 32
+
 
 class Settings(BaseSettings):
     """Runtime configuration, read from GRID_* environment variables (DATABASE_URL and REDIS_URL too)."""
@@ -20,7 +23,9 @@ class Settings(BaseSettings):
     redis_url: str = Field(default="", validation_alias="REDIS_URL")
     embedded_redis_port: int = 6389
 
-    secret_key: str = "change-me-in-production-grid-dispatch"
+    secret_key: str = (
+        INSECURE_DEFAULT_SECRET  # `api` refuses to start with it; `up` keeps its own per data dir
+    )
     token_ttl_s: int = 12 * 3600
 
     api_host: str = "127.0.0.1"
@@ -61,6 +66,14 @@ class Settings(BaseSettings):
     def effective_redis_url(self) -> str:
         """The configured Redis, or the embedded one that `grid-dispatch up` starts."""
         return self.redis_url or f"redis://127.0.0.1:{self.embedded_redis_port}/0"
+
+    def secret_problem(self) -> str | None:
+        """Why the token-signing secret must not be used (None when it is fine)."""
+        if self.secret_key == INSECURE_DEFAULT_SECRET:
+            return "GRID_SECRET_KEY 未设置：使用公开的默认密钥，任何人都能伪造管理员令牌"
+        if len(self.secret_key) < MIN_SECRET_CHARS:
+            return f"GRID_SECRET_KEY 太短：至少 {MIN_SECRET_CHARS} 个字符"
+        return None
 
     @property
     def is_sqlite(self) -> bool:

@@ -32,7 +32,11 @@ def _sqlalchemy_url(pg_url: str, database: str) -> str:
     return f"{base}/{database}"
 
 
+TEST_SECRET = "tests-only-secret-key-long-enough-for-hs256-0123456789"
+
+
 def _use_database(monkeypatch: pytest.MonkeyPatch, url: str, data_dir: Path) -> None:
+    monkeypatch.setenv("GRID_SECRET_KEY", TEST_SECRET)  # the API process refuses the default one
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("REDIS_URL", TEST_REDIS_URL)
     monkeypatch.setenv("GRID_DATA_DIR", str(data_dir))

@@ -38,9 +38,11 @@ def issue_token(user: User) -> str:
 
 
 def user_from_token(session: Session, token: str) -> User:
-    """The active user a valid token names, or NotAuthenticated."""
+    """The active user a valid token names, or NotAuthenticated (a token must expire: `exp` is required)."""
     try:
-        claims = jwt.decode(token, get_settings().secret_key, algorithms=[_ALGORITHM])
+        claims = jwt.decode(
+            token, get_settings().secret_key, algorithms=[_ALGORITHM], options={"require": ["exp", "sub"]}
+        )
         user_id = int(claims["sub"])
     except (jwt.PyJWTError, KeyError, ValueError) as exc:
         raise NotAuthenticated("登录已失效，请重新登录") from exc
