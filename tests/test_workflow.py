@@ -270,7 +270,7 @@ def test_allowed_actions_fit_the_viewer_and_the_ticket(desk: Desk, dispatched: i
     desk.act(
         "dispatcher", dispatched, "assists", {"department_id": zj, "part": "协助", "deadline_at": deadline}
     )
-    assert set(desk.get("zj1", dispatched)["allowed_actions"]) == {"assist_sign"}  # not escalate: not the lead
+    assert set(desk.get("zj1", dispatched)["allowed_actions"]) == {"assist_sign"}  # no escalate: not lead
     assert "sign" in desk.get("cg1", dispatched)["allowed_actions"]
     desk.act("cg1", dispatched, "sign")
     assert "approve_extension" not in desk.get("shiftlead", dispatched)["allowed_actions"]  # nothing pending
