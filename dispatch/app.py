@@ -33,6 +33,7 @@ from dispatch.grids import views as grid_views
 from dispatch.people import views as people_views
 from dispatch.places import views as place_views
 from dispatch.queues import queue_stats, redis_connection
+from dispatch.security import SecurityHeaders
 from dispatch.stats import views as stats_views
 from dispatch.tickets import action_views
 from dispatch.tickets import views as ticket_views
@@ -154,4 +155,5 @@ def create_app() -> FastAPI:
         app.include_router(module.router)
     if WEB_DIR.is_dir():
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
+    app.add_middleware(SecurityHeaders)
     return app
