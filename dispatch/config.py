@@ -27,6 +27,10 @@ class Settings(BaseSettings):
         INSECURE_DEFAULT_SECRET  # `api` refuses to start with it; `up` keeps its own per data dir
     )
     token_ttl_s: int = 12 * 3600
+    # Login throttling: wrong passwords per account / per client address within the lock window.
+    login_max_failures: int = 10
+    login_max_failures_per_address: int = 100
+    login_lock_s: int = 15 * 60
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

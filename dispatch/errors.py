@@ -46,3 +46,9 @@ class InvalidTransition(DispatchError):
     """The ticket's state does not allow the action (or another move won the race)."""
 
     status = 409
+
+
+class TooManyRequests(DispatchError):
+    """Too many attempts (e.g. wrong passwords); `retry_after_s` says when to try again."""
+
+    status = 429

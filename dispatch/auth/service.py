@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import lru_cache
 
 import jwt
 from pwdlib import PasswordHash
@@ -22,11 +23,21 @@ def hash_password(password: str) -> str:
 
 
 def authenticate(session: Session, *, username: str, password: str) -> User:
-    """The active user with these credentials, or NotAuthenticated (same message for every failure)."""
+    """The active user with these credentials, or NotAuthenticated (same message for every failure).
+
+    An unknown or inactive account costs one password check too, so answer times do not tell which
+    usernames exist."""
     user = session.exec(select(User).where(User.username == username)).first()
-    if user is None or not user.active or not _hasher.verify(password, user.password_hash):
+    known = user is not None and user.active
+    hashed = user.password_hash if user is not None and known else _dummy_hash()
+    if not _hasher.verify(password, hashed) or not known or user is None:
         raise NotAuthenticated("用户名或密码错误")
     return user
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    return _hasher.hash("no-such-user-timing-equaliser")
 
 
 def issue_token(user: User) -> str:
