@@ -22,6 +22,7 @@ from dispatch.auth import views as auth_views
 from dispatch.catalog import admin_views as catalog_admin_views
 from dispatch.catalog import explain_views
 from dispatch.catalog import views as catalog_views
+from dispatch.config import get_settings
 from dispatch.console import views as console_views
 from dispatch.console.hub import ConsoleHub
 from dispatch.db import new_session
@@ -33,7 +34,7 @@ from dispatch.grids import views as grid_views
 from dispatch.people import views as people_views
 from dispatch.places import views as place_views
 from dispatch.queues import queue_stats, redis_connection
-from dispatch.security import SecurityHeaders
+from dispatch.security import BodyLimit, SecurityHeaders
 from dispatch.stats import views as stats_views
 from dispatch.tickets import action_views
 from dispatch.tickets import views as ticket_views
@@ -155,5 +156,6 @@ def create_app() -> FastAPI:
         app.include_router(module.router)
     if WEB_DIR.is_dir():
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
+    app.add_middleware(BodyLimit, max_bytes=get_settings().request_max_bytes)
     app.add_middleware(SecurityHeaders)
     return app

@@ -42,6 +42,8 @@ class Settings(BaseSettings):
 
     photo_max_bytes: int = 5 * 1024 * 1024
     photos_max_count: int = 6
+    # Largest request body: a patrol report with the most photos at their largest, plus its form.
+    request_max_bytes: int = 6 * 5 * 1024 * 1024 + 1024 * 1024
     text_max_chars: int = 2000
     district_margin_deg: float = 0.02
 

@@ -1,11 +1,14 @@
-"""Security headers on every HTTP answer, a content policy for the pages, and only the front-end files
-the pages use (never the npm manifests or the rest of node_modules). A plain ASGI middleware: it adds
-headers as the response starts and costs nothing per body chunk."""
+"""Security headers on every HTTP answer, a content policy for the pages, only the front-end files the
+pages use (never the npm manifests or the rest of node_modules), and a cap on request bodies. Plain
+ASGI middlewares: they add headers as the response starts and count body bytes as they arrive."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+
+from starlette.exceptions import HTTPException
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -64,6 +67,52 @@ async def _not_found(send: Send) -> None:
             "type": "http.response.start",
             "status": 404,
             "headers": [(b"content-type", b"application/json"), *ALWAYS],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyLimit:
+    """Refuse request bodies over `max_bytes` with 413 before the app reads them: at once when
+    Content-Length says so, else as soon as the streamed body passes the cap."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await _too_large(send, self.max_bytes)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:  # the app's body parser passes HTTP errors through as they are
+                    raise HTTPException(413, _too_large_text(self.max_bytes))
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def _too_large_text(max_bytes: int) -> str:
+    return f"请求体过大（上限 {max_bytes // (1024 * 1024)} MB）"
+
+
+async def _too_large(send: Send, max_bytes: int) -> None:
+    body = json.dumps({"detail": _too_large_text(max_bytes), "field": "body"}, ensure_ascii=False).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json"), (b"connection", b"close")],
         }
     )
     await send({"type": "http.response.body", "body": body})
