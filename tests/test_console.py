@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.helpers import grids_in, inside
@@ -113,3 +114,96 @@ def test_department_sees_a_ticket_leave_and_co_handled_tickets(
         desk.act("cg1", ticket, "return", {"reason": "非本部门"})
         desk.act("dispatcher", ticket, "redispatch", {"department_id": department_id("ga")})
         assert [cg.receive_json()["action"] for _ in range(2)] == ["return", "redispatch"]  # sees it leave
+
+
+def test_replay_after_redispatch_tells_the_old_department_nothing_later(
+    client: TestClient, login: Login, run_worker
+) -> None:  # type: ignore[no-untyped-def]
+    """ga held the ticket, it was sent to cg, cg worked on it: ga replaying from 0 learns only that it
+    left (to whom, in which state), never cg's feedback, the caller or the ticket's later state."""
+    from tests.workflow_helpers import Desk, department_id
+
+    desk = Desk(client, login)
+    ticket = desk.patrol("09009")  # 公安
+    run_worker()
+    desk.act("dispatcher", ticket, "redispatch", {"department_id": department_id("cg"), "note": "属城管"})
+    desk.act("cg1", ticket, "sign")
+    feedback = {"text": "城管已拆除违建"}
+    answer = client.post(f"/api/tickets/{ticket}/feedback", headers=desk.headers("cg1"), data=feedback)
+    assert answer.status_code == 200, answer.text
+    sentinel = desk.patrol("09009")  # a later 公安 ticket marks the end of the replay
+    run_worker()
+    with client.websocket_connect(f"/api/console/ws?token={token(desk.headers('ga1'))}&since=0") as ws:
+        seen = []
+        while not seen or seen[-1]["ticket"]["id"] != sentinel or seen[-1]["action"] != "route":
+            seen.append(ws.receive_json())
+    about = [m for m in seen if m["ticket"]["id"] == ticket]
+    # Rows from before the move would carry the ticket as it is now, so ga gets only the move itself.
+    assert [m["action"] for m in about] == ["redispatch"]
+    left = about[-1]
+    assert left["note"] == "属城管"
+    assert left["ticket"]["department_id"] == department_id("cg")
+    assert left["ticket"]["state"] == "dispatched"  # as the move left it, not "feedback" now
+    assert "城管已拆除违建" not in str(seen)
+    assert set(left["ticket"]) == {"id", "number", "state", "department_id", "department_name"}
+
+
+def test_consoles_catching_up_do_not_hold_up_live_delivery(client: TestClient, login: Login) -> None:
+    """Three consoles join with since=0 over a backlog of thousands of rows while a dispatcher's
+    console is live: the dispatcher gets the next change at once, and each joining console still gets
+    the whole backlog and then the live change, in order, each exactly once."""
+    import time
+
+    from sqlmodel import col, select
+
+    from dispatch.db import new_session
+    from dispatch.tickets.models import TicketLog
+
+    ticket = post_call(client, login, "CALL-BACKLOG")
+    with new_session() as session:
+        intake = session.exec(select(TicketLog).where(col(TicketLog.ticket_id) == ticket)).one()
+        fields = intake.model_dump(exclude={"id", "note"})
+        session.add_all(TicketLog(**fields, note=f"积压 {n}") for n in range(4_500))
+        session.commit()
+    headers = login("dispatcher")
+    last = client.get("/api/tickets", headers=headers).json()["last_seq"]
+    url = f"/api/console/ws?token={token(headers)}"
+    with client.websocket_connect(f"{url}&since={last}") as live:
+        warm = post_call(client, login, "CALL-WARM")  # the hub has read up to here
+        assert live.receive_json()["ticket"]["id"] == warm
+        with (
+            client.websocket_connect(f"{url}&since=0") as joining,
+            client.websocket_connect(f"{url}&since=0"),
+            client.websocket_connect(f"{url}&since=0"),
+        ):
+            new = post_call(client, login, "CALL-LIVE")
+            sent = time.monotonic()  # the call is committed: from here it is delivery alone
+            message = live.receive_json()
+            waited = time.monotonic() - sent
+            assert message["ticket"]["id"] == new
+            replay = [joining.receive_json() for _ in range(4_503)]
+    print(f"live change reached the live console {waited * 1000:.0f} ms after the call was accepted")
+    assert waited < 0.75, f"live delivery waited {waited:.1f} s for consoles catching up"
+    seqs = [m["seq"] for m in replay]
+    assert seqs == sorted(set(seqs)) and seqs[-1] == message["seq"]
+    assert [m["ticket"]["id"] for m in replay[:2]] == [ticket, ticket]
+
+
+def test_a_console_too_far_behind_is_told_to_reload(
+    client: TestClient, login: Login, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beyond the replay bound a console gets one `reset` (reload the list), then the live stream."""
+    from dispatch.console import hub
+
+    monkeypatch.setattr(hub, "MAX_BACKLOG", 3)
+    for n in range(4):
+        post_call(client, login, f"CALL-OLD-{n}")
+    headers = login("dispatcher")
+    last = client.get("/api/tickets", headers=headers).json()["last_seq"]
+    with client.websocket_connect(f"/api/console/ws?token={token(headers)}&since=0") as ws:
+        assert ws.receive_json() == {"type": "reset", "seq": last}
+        new = post_call(client, login, "CALL-NEW")
+        live = ws.receive_json()
+        assert live["ticket"]["id"] == new
+    with client.websocket_connect(f"/api/console/ws?token={token(headers)}&since={live['seq'] - 3}") as ws:
+        assert [ws.receive_json()["seq"] for _ in range(3)] == [live["seq"] - 2, live["seq"] - 1, live["seq"]]

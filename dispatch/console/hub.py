@@ -2,8 +2,11 @@
 
 The hub keeps a cursor (the highest log sequence it has delivered). Redis pub/sub wakes it when a
 worker or another API process commits a change; a short poll covers lost wake-ups and Redis outages.
-A client joining with `since` first gets the rows between `since` and the cursor, then the live stream,
-under one lock, so nothing is missed or sent twice.
+A client joins at the cursor under a short lock, so the live stream gives it everything after that;
+what it missed before (between its `since` and that cursor) is then read in pages outside the lock
+while its live messages wait in its queue. So nothing is missed or sent twice, and a console catching
+up on a long backlog never holds up delivery to the others. A client too far behind gets a `reset`
+(reload the list) instead of a replay.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +32,8 @@ log = logging.getLogger(__name__)
 
 POLL_INTERVAL_S = 2.0
 BATCH = 500
-MAX_BACKLOG = 20_000
+REPLAY_PAGE = 200
+MAX_BACKLOG = 5_000  # further behind than this, reloading the list is cheaper than a replay
 MAX_QUEUE = 50_000
 
 
@@ -36,11 +41,14 @@ MAX_QUEUE = 50_000
 class Client:
     user: User
     queue: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    missed: tuple[int, int] | None = None  # (after, upto]: log rows to replay before the live queue
+    seen: int = 0  # the client already has every row up to here (its `since` may be ahead of the hub)
+    dropped: bool = False
 
 
-def _read_changes(after_seq: int, upto_seq: int | None) -> list[Change]:
+def _read_changes(after_seq: int, upto_seq: int | None, limit: int = BATCH) -> list[Change]:
     with new_session() as session:
-        return changes_after(session, after_seq=after_seq, upto_seq=upto_seq, limit=BATCH)
+        return changes_after(session, after_seq=after_seq, upto_seq=upto_seq, limit=limit)
 
 
 def _read_last_seq() -> int:
@@ -53,6 +61,7 @@ class ConsoleHub:
         self.cursor = 0
         self.clients: set[Client] = set()
         self._lock = asyncio.Lock()
+        self._replaying = asyncio.Semaphore(1)  # one catch-up read at a time leaves the live pump room
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -68,21 +77,33 @@ class ConsoleHub:
             await asyncio.wait(self._tasks, timeout=5)
 
     async def join(self, user: User, since: int) -> Client:
-        """Register a client and queue everything it missed since `since` (a reset if that is too much)."""
-        client = Client(user)
+        """Register a client at the cursor; what it missed since `since` is left for `replay`.
+
+        The lock is held only to read the cursor and add the client, never across a database read."""
+        client = Client(user, seen=since)
         async with self._lock:
             if self.cursor - since > MAX_BACKLOG:
                 client.queue.put_nowait({"type": "reset", "seq": self.cursor})
-            else:
-                after = since
-                while after < self.cursor:
-                    changes = await asyncio.to_thread(_read_changes, after, self.cursor)
-                    if not changes:
-                        break
-                    self._offer(client, changes)
-                    after = changes[-1].seq
+            elif since < self.cursor:
+                client.missed = (since, self.cursor)
             self.clients.add(client)
         return client
+
+    async def replay(self, client: Client) -> AsyncIterator[dict[str, Any]]:
+        """The messages a joining client missed, oldest first, read a page at a time; live ones wait."""
+        if client.missed is None:
+            return
+        after, upto = client.missed
+        while after < upto and not client.dropped:
+            async with self._replaying:
+                changes = await asyncio.to_thread(_read_changes, after, upto, REPLAY_PAGE)
+            if not changes:
+                break
+            for change in changes:
+                if change.visible_to(client.user):
+                    yield change.message_for(client.user)
+            after = changes[-1].seq
+        client.missed = None
 
     def leave(self, client: Client) -> None:
         self.clients.discard(client)
@@ -112,11 +133,12 @@ class ConsoleHub:
 
     def _offer(self, client: Client, changes: list[Change]) -> None:
         for change in changes:
-            if change.visible_to(client.user):
+            if change.seq > client.seen and change.visible_to(client.user):
                 client.queue.put_nowait(change.message_for(client.user))
         if client.queue.qsize() > MAX_QUEUE:
             log.warning("console client of %s too slow; dropping it", client.user.username)
             self.clients.discard(client)
+            client.dropped = True
             client.queue.put_nowait({"type": "reset", "seq": self.cursor})
 
     async def _listen(self) -> None:

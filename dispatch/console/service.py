@@ -18,7 +18,9 @@ class Change:
     """One ticket log row as a console message, with what deciding who may see it needs."""
 
     seq: int
-    department_ids: frozenset[int]
+    department_ids: frozenset[int]  # the department holding the ticket now and its co-handlers
+    left_department_id: int | None  # a department this row took the ticket away from (改派)
+    left: dict[str, Any]  # what that department may still learn: the move itself, nothing later
     source: str
     reporter_id: int | None
     masked: dict[str, Any]
@@ -29,13 +31,16 @@ class Change:
         if user.role in CENTRE_ROLES:
             return True
         if user.role is Role.DEPARTMENT:
-            return user.department_id in self.department_ids
+            return user.department_id in self.department_ids or user.department_id == self.left_department_id
         if user.role is Role.HOTLINE:
             return self.source == "hotline"
         return self.reporter_id is not None and self.reporter_id == user.id
 
     def message_for(self, user: User) -> dict[str, Any]:
-        """The JSON message for this user: the caller's phone unmasked only for hotline staff."""
+        """The JSON message for this user: the caller's phone unmasked only for hotline staff; a
+        department the ticket left gets the move as it was then, not the ticket's later state."""
+        if user.role is Role.DEPARTMENT and user.department_id not in self.department_ids:
+            return self.left
         if user.role is not Role.HOTLINE or not self.caller_phone:
             return self.masked
         return {**self.masked, "ticket": {**self.masked["ticket"], "caller_phone": self.caller_phone}}
@@ -65,33 +70,46 @@ def changes_after(
     changes = []
     for entry in entries:
         ticket = by_id[entry.ticket_id]
+        masked = {
+            "type": "change",
+            "seq": entry.id,
+            "at": entry.at.isoformat(),
+            "action": entry.action.value,
+            "from_state": entry.from_state.value if entry.from_state else None,
+            "to_state": entry.to_state.value,
+            "actor": entry.actor_name,
+            "note": entry.note,
+            "ticket": views[entry.ticket_id],
+        }
+        holders = frozenset(
+            d for d in (ticket.department_id, *assisting.get(ticket.id or 0, ())) if isinstance(d, int)
+        )
+        left = entry.data.get("from_department_id")
         changes.append(
             Change(
                 seq=entry.id or 0,
-                # The responsible department, co-handlers, and a department the ticket just left.
-                department_ids=frozenset(
-                    d
-                    for d in (
-                        ticket.department_id,
-                        entry.data.get("from_department_id"),
-                        *assisting.get(ticket.id or 0, ()),
-                    )
-                    if isinstance(d, int)
-                ),
+                department_ids=holders,
+                left_department_id=left if isinstance(left, int) and left not in holders else None,
+                left=_as_left(masked, entry),
                 source=ticket.source.value,
                 reporter_id=ticket.reporter_id,
                 caller_phone=ticket.caller_phone,
-                masked={
-                    "type": "change",
-                    "seq": entry.id,
-                    "at": entry.at.isoformat(),
-                    "action": entry.action.value,
-                    "from_state": entry.from_state.value if entry.from_state else None,
-                    "to_state": entry.to_state.value,
-                    "actor": entry.actor_name,
-                    "note": entry.note,
-                    "ticket": views[entry.ticket_id],
-                },
+                masked=masked,
             )
         )
     return changes
+
+
+def _as_left(masked: dict[str, Any], entry: TicketLog) -> dict[str, Any]:
+    """The message for the department a ticket was taken from: the ticket as that move left it
+    (its new department and state), without anything the new department did afterwards."""
+    view = masked["ticket"]
+    to = entry.data.get("department_id")
+    ticket = {
+        "id": view["id"],
+        "number": view["number"],
+        "state": entry.to_state.value,
+        "department_id": to,
+        "department_name": view["department_name"] if view["department_id"] == to else None,
+    }
+    return {**masked, "ticket": ticket}

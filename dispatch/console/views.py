@@ -35,6 +35,8 @@ async def console_ws(websocket: WebSocket, token: str = Query(""), since: int = 
     client = await hub.join(user, since)
     receiver = asyncio.create_task(_drain_incoming(websocket))
     try:
+        async for message in hub.replay(client):
+            await websocket.send_json(message)
         while not receiver.done():
             getter = asyncio.create_task(client.queue.get())
             done, _ = await asyncio.wait({getter, receiver}, return_when=asyncio.FIRST_COMPLETED)
