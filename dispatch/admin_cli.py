@@ -88,6 +88,7 @@ def cmd_grids_import(args: argparse.Namespace) -> None:
             effective_at=_parse_time(args.effective_at) if args.effective_at else None,
             dry_run=args.dry_run,
             tolerance_m2=args.tolerance_m2,
+            accept_shift=args.accept_shift,
             progress=progress,
         )
         print_report(result.report)
@@ -145,6 +146,11 @@ def _register_grids(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     imp.add_argument("--label", default="", help="version label (default: the file name)")
     imp.add_argument("--effective-at", default="", help="ISO time the version takes effect (default: now)")
     imp.add_argument("--tolerance-m2", type=float, default=1.0, help="overlap/gap tolerance in m²")
+    imp.add_argument(
+        "--accept-shift",
+        action="store_true",
+        help="import even if the whole district moved against the current version (e.g. GCJ-02): a warning",
+    )
     imp.add_argument("--quiet", action="store_true", help="no progress bar")
     imp.set_defaults(func=cmd_grids_import)
     exp = gsub.add_parser("export", help="export a version (default: current) as GeoJSON")

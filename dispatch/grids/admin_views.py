@@ -31,11 +31,13 @@ def import_grids(
     label: str = "",
     effective_at: datetime | None = None,
     tolerance_m2: float = DEFAULT_TOLERANCE_M2,
+    accept_shift: bool = False,
 ) -> dict[str, Any]:
     """Validate an uploaded FeatureCollection; import it as a new version unless dry_run or invalid.
 
     Answers 200 with the report either way (`ok`, every problem with its feature number) and the new
-    `version_id` (null when nothing was written).
+    `version_id` (null when nothing was written). `accept_shift` turns a whole-district shift against
+    the current version (e.g. GCJ-02 coordinates) from an error into a warning.
     """
     with tempfile.TemporaryDirectory(prefix="grid-upload-") as folder:
         path = Path(folder) / "upload.geojson"
@@ -48,12 +50,17 @@ def import_grids(
             effective_at=effective_at,
             dry_run=dry_run,
             tolerance_m2=tolerance_m2,
+            accept_shift=accept_shift,
         )
     return {**result.report.to_dict(), "version_id": result.version_id}
 
 
-@router.get("/export")
-def export_grids(_: Admin, session: SessionDep, version_id: int | None = None) -> StreamingResponse:
+@router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses={**error_responses(404), 200: {"content": {"application/geo+json": {}}}},
+)
+def export_grids(_: Admin, session: SessionDep, version_id: DbId | None = None) -> StreamingResponse:
     """A version (default: the current one) as GeoJSON, streamed; re-importing it gives the same export."""
     chosen = version_id if version_id is not None else current_version_id(session)
     chunks = _stream(chosen)

@@ -20,8 +20,10 @@ from dispatch.grids.geojson_read import (
     iter_features,
     scan_header,
 )
+from dispatch.grids.locator import current_version_id
 from dispatch.grids.models import Area, AreaLevel, GridVersion
 from dispatch.grids.report import Report
+from dispatch.grids.shift import centroids, measure_shift, report_shift
 from dispatch.grids.spool import Spool
 from dispatch.grids.topology import check_family
 
@@ -47,16 +49,19 @@ def import_grid_file(
     effective_at: datetime | None = None,
     dry_run: bool = False,
     tolerance_m2: float = DEFAULT_TOLERANCE_M2,
+    accept_shift: bool = False,
     progress: Progress | None = None,
 ) -> GridImport:
     """Validate the whole file; if nothing blocks it and not dry_run, add a new active version (flushes only).
 
     All-or-nothing: with any error nothing is written. The caller commits; routing switches to the new
     version once it is committed and its effective time has come (see locator.current_version_id).
+    A file that moves the whole district against the current version (e.g. GCJ-02 coordinates) is an
+    error unless accept_shift, which makes it a warning.
     """
     report = Report(unit="要素")
     with Spool() as spool:
-        _validate(session, path, report, spool, tolerance_m2, progress or _quiet)
+        _validate(session, path, report, spool, tolerance_m2, accept_shift, progress or _quiet)
         if dry_run or not report.ok:
             return GridImport(report, None)
         version_id = _write(session, spool, label, effective_at, progress or _quiet)
@@ -68,7 +73,13 @@ def _quiet(_stage: str, _done: int, _total: int) -> None:
 
 
 def _validate(
-    session: Session, path: Path, report: Report, spool: Spool, tolerance_m2: float, progress: Progress
+    session: Session,
+    path: Path,
+    report: Report,
+    spool: Spool,
+    tolerance_m2: float,
+    accept_shift: bool,
+    progress: Progress,
 ) -> None:
     try:
         header = scan_header(path)
@@ -92,6 +103,7 @@ def _validate(
         report.error("district_count", f"文件应恰有 1 个区级要素（实有 {report.counts['district']} 个）")
     _check_codes(report, spool)
     _check_officers(session, report, spool)
+    _check_shift(session, report, spool, accept_shift)
     families = list(spool.families())
     for done, (parent, children) in enumerate(families, start=1):
         check_family(report, parent, children, tolerance_m2=tolerance_m2)
@@ -133,6 +145,21 @@ def _check_officers(session: Session, report: Report, spool: Spool) -> None:
     unassigned = grids - spool.grids_with_officer()
     if unassigned:
         report.warning("grids_without_officer", f"{unassigned} 个网格未指定网格员（duty_officer）")
+
+
+def _check_shift(session: Session, report: Report, spool: Spool, accept_shift: bool) -> None:
+    """Compare the file with the current version, area by area of the same code (see grids.shift)."""
+    version_id = current_version_id(session)
+    if version_id is None:
+        return
+    rows = session.exec(
+        select(Area.code, Area.geometry)
+        .where(Area.version_id == version_id)
+        .execution_options(yield_per=1000)
+    )
+    shift = measure_shift(centroids((code, text) for code, text in rows), centroids(spool.geometries()))
+    if shift is not None:
+        report_shift(report, shift, version_id=version_id, accepted=accept_shift)
 
 
 def _write(

@@ -125,6 +125,10 @@ class Spool:
             ).fetchall()
             yield (number, code, geometry), children
 
+    def geometries(self) -> Iterator[tuple[str, str]]:
+        """(code, geometry) of every feature whose geometry passed its checks."""
+        yield from self._db.execute("SELECT code, geometry FROM feature WHERE geometry IS NOT NULL")
+
     def records(self) -> Iterator[FeatureRecord]:
         """Every feature, parents before children, in code order."""
         cursor = self._db.execute(
