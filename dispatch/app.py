@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,6 +17,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.orm.exc import StaleDataError
 
+from dispatch import apidocs, observability
 from dispatch.auth import views as auth_views
 from dispatch.catalog import admin_views as catalog_admin_views
 from dispatch.catalog import explain_views
@@ -31,6 +31,7 @@ from dispatch.events import views as event_views
 from dispatch.gazetteer import views as gazetteer_views
 from dispatch.grids import admin_views as grid_admin_views
 from dispatch.grids import views as grid_views
+from dispatch.observability import RequestContext, redact
 from dispatch.people import views as people_views
 from dispatch.places import views as place_views
 from dispatch.queues import queue_stats, redis_connection
@@ -43,8 +44,6 @@ from dispatch.workcal.service import calendar_status, local_today
 
 log = logging.getLogger(__name__)
 
-_SECRET_PARAM = re.compile(r"((?:access_)?token=)[^&\s\"']+")
-
 
 class RedactTokens(logging.Filter):
     """Keep bearer tokens out of the logs: the console's websocket carries one in `?token=`, and uvicorn
@@ -53,7 +52,7 @@ class RedactTokens(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         if "token=" in message:
-            record.msg, record.args = _SECRET_PARAM.sub(r"\1***", message), ()
+            record.msg, record.args = redact(message), ()
         return True
 
 
@@ -78,7 +77,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app() -> FastAPI:
     _redact_server_logs()
-    app = FastAPI(title="Grid Dispatch 网格调度", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="Grid Dispatch 网格调度",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,  # dispatch.apidocs serves /docs and /redoc from local files, not a CDN
+        redoc_url=None,
+    )
 
     @app.exception_handler(DispatchError)
     async def _domain_error(_: Request, exc: DispatchError) -> JSONResponse:
@@ -152,10 +157,13 @@ def create_app() -> FastAPI:
         people_views,
         place_views,
         calendar_views,
+        observability,
+        apidocs,
     ):
         app.include_router(module.router)
     if WEB_DIR.is_dir():
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
     app.add_middleware(BodyLimit, max_bytes=get_settings().request_max_bytes)
+    app.add_middleware(RequestContext)  # request id, access log, metrics, a 500 that keeps the connection
     app.add_middleware(SecurityHeaders)
     return app

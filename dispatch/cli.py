@@ -59,7 +59,8 @@ def cmd_api(args: argparse.Namespace) -> None:
         factory=True,
         host=args.host or settings.api_host,
         port=args.port or settings.api_port,
-        log_level="info",
+        log_config=None,  # our handler (configure_logging): request ids, JSON or text
+        access_log=False,  # RequestContext writes the access line, with the request id and status
     )
 
 
@@ -170,7 +171,9 @@ def _supervise(specs: dict[str, list[str]], env: dict[str, str], banner: object)
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from dispatch.observability import configure_logging
+
+    configure_logging()
     parser = argparse.ArgumentParser(prog="grid-dispatch", description="网格调度 Grid Dispatch")
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="run everything with the demo district (embedded defaults)")

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     photos_max_count: int = 6
     # Largest request body: a patrol report with the most photos at their largest, plus its form.
     request_max_bytes: int = 6 * 5 * 1024 * 1024 + 1024 * 1024
+    # Logs: "text" (readable in a terminal, what `up` shows) or "json" (one object per line, compose).
+    log_format: str = "text"
+    # Bearer token Prometheus scrapes /metrics with (admins' logins work too); empty: admins only.
+    metrics_token: str = ""
     text_max_chars: int = 2000
     district_margin_deg: float = 0.02
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -27,6 +29,13 @@ def upgrade_to_head() -> None:
     with new_session() as session:
         sync_from_package(session)
         session.commit()
+
+
+@functools.cache
+def head_revision() -> str:
+    """The newest migration this code knows."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    return head or ""
 
 
 def make_revision(message: str) -> None:

@@ -7,10 +7,16 @@ times, concurrently too: two schedulers (or a restart) only make a pass run more
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from redis.exceptions import RedisError
 
 from dispatch.config import Settings
+from dispatch.queues import redis_connection
 from dispatch.tickets.supervision import supervise
 from dispatch.tickets.tasks import sweep_unrouted
 
@@ -40,3 +46,46 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         "(GRID_SUPERVISE_INTERVAL_S)",
     ),
 )
+
+LAST_RUN_KEY = "grid:periodic:last:{name}"
+log = logging.getLogger(__name__)
+
+
+def run_periodic(name: str) -> object:
+    """One pass of the periodic job called `name`, as a worker runs it: timed, and its end (time,
+    duration, ok) kept in Redis for `/metrics` and `/api/health`, whatever process ran it."""
+    job = next(j for j in PERIODIC_JOBS if j.name == name)
+    started = time.monotonic()
+    ok = False
+    try:
+        result = job.func()
+        ok = True
+        return result
+    finally:
+        _remember(name, duration_s=time.monotonic() - started, ok=ok)
+
+
+def _remember(name: str, *, duration_s: float, ok: bool) -> None:
+    try:
+        redis_connection().hset(
+            LAST_RUN_KEY.format(name=name),
+            mapping={
+                "finished_at": datetime.now(UTC).timestamp(),
+                "duration_s": round(duration_s, 4),
+                "ok": int(ok),
+            },
+        )
+    except RedisError:
+        log.warning("cannot record the end of periodic job %s in Redis", name)
+
+
+def last_runs() -> dict[str, dict[str, float]]:
+    """Per periodic job, its last finished pass: `finished_at` (epoch s), `duration_s`, `ok` (1/0);
+    a job that never finished is missing. Raises RedisError when Redis is unreachable."""
+    connection = redis_connection()
+    runs: dict[str, dict[str, float]] = {}
+    for job in PERIODIC_JOBS:
+        raw = connection.hgetall(LAST_RUN_KEY.format(name=job.name))
+        if raw:
+            runs[job.name] = {k.decode(): float(v) for k, v in raw.items()}  # type: ignore[union-attr]
+    return runs

@@ -58,11 +58,11 @@ def enqueue(queue_name: str, func: str, *args: Any, **kwargs: Any) -> bool:
     return True
 
 
-def enqueue_periodic(func: Callable[[], object], *, ttl_s: int) -> None:
+def enqueue_periodic(func: Callable[..., object], *args: Any, ttl_s: int) -> None:
     """Enqueue one pass of a periodic job on the maintenance queue (raises RedisError: the scheduler
     retries). A pass still queued after `ttl_s` is dropped; the next one is on its way."""
     get_queue(MAINTENANCE_QUEUE).enqueue_call(
-        func, result_ttl=max(60, ttl_s), ttl=ttl_s, failure_ttl=7 * 86400, timeout=max(60, ttl_s)
+        func, args, result_ttl=max(60, ttl_s), ttl=ttl_s, failure_ttl=7 * 86400, timeout=max(60, ttl_s)
     )
 
 

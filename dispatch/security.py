@@ -28,8 +28,13 @@ PAGE_POLICY = (
     b"img-src 'self' data: blob:; connect-src 'self' ws: wss:; worker-src 'self'; "
     b"object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
-SERVED_PACKAGES = ("/node_modules/leaflet/dist/", "/node_modules/echarts/dist/")
-HIDDEN = ("/package.json", "/package-lock.json")
+SERVED_PACKAGES = (
+    "/node_modules/leaflet/dist/",
+    "/node_modules/echarts/dist/",
+    "/node_modules/swagger-ui-dist/",  # /docs
+    "/node_modules/redoc/bundles/",  # /redoc
+)
+HIDDEN = ("package.json", "package-lock.json")
 
 
 class SecurityHeaders:
@@ -43,7 +48,8 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
-        if path in HIDDEN or (path.startswith("/node_modules/") and not path.startswith(SERVED_PACKAGES)):
+        hidden = path.rsplit("/", 1)[-1] in HIDDEN
+        if hidden or (path.startswith("/node_modules/") and not path.startswith(SERVED_PACKAGES)):
             await _not_found(send)
             return
         page = not path.startswith(("/api/", "/docs", "/redoc", "/openapi.json"))

@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 from rq.scheduler import RQScheduler
 
 from dispatch.config import get_settings
-from dispatch.periodic import PERIODIC_JOBS, PeriodicJob
+from dispatch.periodic import PERIODIC_JOBS, PeriodicJob, run_periodic
 from dispatch.queues import WORKER_QUEUES, enqueue_periodic, redis_connection
 from workers.shutdown import StopFlag
 
@@ -55,7 +55,7 @@ def run_scheduler() -> None:
             interval_s = job.interval_s(settings)
             try:
                 if _claim(job, interval_s, me):
-                    enqueue_periodic(job.func, ttl_s=max(30, 3 * interval_s))
+                    enqueue_periodic(run_periodic, job.name, ttl_s=max(30, 3 * interval_s))
                 next_at[job.name] = now + interval_s
             except RedisError as exc:
                 log.warning(

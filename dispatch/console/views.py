@@ -11,6 +11,7 @@ from dispatch.auth.service import user_from_token
 from dispatch.console.hub import ConsoleHub
 from dispatch.db import new_session
 from dispatch.errors import NotAuthenticated
+from dispatch.observability import WEBSOCKET_CLIENTS
 
 router = APIRouter(tags=["console"])
 
@@ -33,6 +34,7 @@ async def console_ws(websocket: WebSocket, token: str = Query(""), since: int = 
         return
     hub: ConsoleHub = websocket.app.state.console_hub
     client = await hub.join(user, since)
+    WEBSOCKET_CLIENTS.inc()
     receiver = asyncio.create_task(_drain_incoming(websocket))
     try:
         async for message in hub.replay(client):
@@ -48,6 +50,7 @@ async def console_ws(websocket: WebSocket, token: str = Query(""), since: int = 
         pass
     finally:
         hub.leave(client)
+        WEBSOCKET_CLIENTS.dec()
         receiver.cancel()
 
 
