@@ -42,6 +42,11 @@ class Settings(BaseSettings):
 
     photo_max_bytes: int = 5 * 1024 * 1024
     photos_max_count: int = 6
+    # Photos are decoded and stored re-encoded: refused above this many pixels (Pillow itself balks
+    # near 89 MP) or this long a side; stored upright, long side at most photo_stored_max_side_px.
+    photo_max_pixels: int = Field(default=40_000_000, gt=0, le=89_000_000)
+    photo_max_side_px: int = Field(default=16_384, gt=0)
+    photo_stored_max_side_px: int = Field(default=4096, ge=256)
     # Largest request body: a patrol report with the most photos at their largest, plus its form.
     request_max_bytes: int = 6 * 5 * 1024 * 1024 + 1024 * 1024
     # Logs: "text" (readable in a terminal, what `up` shows) or "json" (one object per line, compose).

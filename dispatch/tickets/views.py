@@ -11,6 +11,7 @@ from dispatch.auth.models import Role
 from dispatch.db import SessionDep
 from dispatch.errors import Forbidden, NotFound
 from dispatch.events.models import Attachment
+from dispatch.events.photos import served_headers, served_type
 from dispatch.tickets import service
 from dispatch.tickets.detail import detail
 from dispatch.tickets.duplicates import find_candidates
@@ -72,8 +73,13 @@ def get_ticket(ticket_id: int, viewer: CurrentUser, session: SessionDep) -> Tick
 
 @router.get("/{ticket_id}/attachments/{attachment_id}")
 def get_attachment(ticket_id: int, attachment_id: int, viewer: CurrentUser, session: SessionDep) -> Response:
+    """A photo of a ticket the caller may see, served so a browser only ever shows it as an image."""
     service.get_visible(session, ticket_id=ticket_id, viewer=viewer)
     attachment = session.get(Attachment, attachment_id)
     if attachment is None or attachment.ticket_id != ticket_id:
         raise NotFound("附件不存在")
-    return Response(content=attachment.data, media_type=attachment.content_type)
+    return Response(
+        content=attachment.data,
+        media_type=served_type(attachment.content_type),
+        headers=served_headers(filename=attachment.filename, content_type=attachment.content_type),
+    )
