@@ -13,6 +13,7 @@ from pathlib import Path
 from types import FrameType
 
 from dispatch.admin_cli import register as register_admin
+from dispatch.backup.cli import register as register_backup
 from dispatch.config import get_settings
 from dispatch.workcal.cli import register as register_calendar
 
@@ -197,6 +198,7 @@ def main(argv: list[str] | None = None) -> None:
     scheduler.set_defaults(func=cmd_scheduler)
     register_admin(sub)
     register_calendar(sub)
+    register_backup(sub)
     args = parser.parse_args(argv)
     args.func(args)
 

@@ -1,0 +1,1 @@
+"""Backup and restore of the configured database: `grid-dispatch backup` / `grid-dispatch restore`."""
