@@ -164,6 +164,7 @@ def create_app() -> FastAPI:
     if WEB_DIR.is_dir():
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
     app.add_middleware(BodyLimit, max_bytes=get_settings().request_max_bytes)
+    observability.install_metrics()
     app.add_middleware(RequestContext)  # request id, access log, metrics, a 500 that keeps the connection
     app.add_middleware(SecurityHeaders)
     return app

@@ -224,7 +224,7 @@ class SystemCollector(Collector):
     last five minutes and tickets waiting to be routed, and whether Redis and the database answer."""
 
     def describe(self) -> list[GaugeMetricFamily]:
-        return []  # registering must not scrape (it would touch Redis and the database at import)
+        return []  # registering must not scrape (it would touch Redis and the database)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         yield from self._queues()
@@ -325,8 +325,15 @@ def _quantile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-_collector = SystemCollector()
-REGISTRY.register(_collector)
+_collector: SystemCollector | None = None
+
+
+def install_metrics() -> None:
+    """Register the scrape-time collector with the default registry, once per process (create_app)."""
+    global _collector
+    if _collector is None:
+        _collector = SystemCollector()
+        REGISTRY.register(_collector)
 
 _bearer = HTTPBearer(auto_error=False)
 router = APIRouter(tags=["health"])
