@@ -12,7 +12,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry
 from rq.job import Job
-from rq.registry import FailedJobRegistry, ScheduledJobRegistry
+from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 from sqlmodel import Session
 
 from dispatch.config import get_settings
@@ -95,6 +95,21 @@ def queue_stats() -> dict[str, dict[str, float | int | None]]:
             "failed": FailedJobRegistry(name, connection=connection).count,
         }
     return stats
+
+
+def pending_since(queue_name: str) -> datetime | None:
+    """When the oldest job still to run on this queue was enqueued — waiting, running, or waiting for a
+    retry — or None when it has none (raises RedisError). A ticket accepted after that moment may
+    still have its job on the way."""
+    connection = redis_connection()
+    queue = get_queue(queue_name)
+    ids = [
+        *queue.get_job_ids(0, 1),
+        *StartedJobRegistry(queue_name, connection=connection).get_job_ids(),
+        *ScheduledJobRegistry(queue_name, connection=connection).get_job_ids(),  # type: ignore[no-untyped-call]
+    ]
+    times = [job.enqueued_at for job in Job.fetch_many(ids, connection=connection) if job and job.enqueued_at]
+    return min(times) if times else None
 
 
 def clock_now() -> datetime:

@@ -177,3 +177,25 @@ def test_repost_losing_the_race_leaves_no_trace(session: Session, redis_db: Redi
     again = hotline(session, call_id="RACE-1")
     assert again.id == first.id
     assert count(Ticket) == 1 and count(Event) == 1 and count(TicketLog) == 1  # the loser's rows rolled back
+
+
+def test_sweep_leaves_tickets_whose_jobs_wait_in_a_backlog(
+    session: Session, redis_db: Redis, run_worker
+) -> None:  # type: ignore[no-untyped-def]
+    """No worker yet: three tickets' jobs wait in the routing queue. The sweep must not enqueue them
+    again (a backlog would double at every pass); once Redis loses the queue, it takes all three."""
+    from tests.helpers import patrol
+
+    lon, lat = inside(grids_in("140213050")[0])
+    tickets = [patrol(session, lon=lon, lat=lat) for _ in range(3)]
+    queue = get_queue(ROUTING_QUEUE)
+    waiting = queue.count
+    now = clock.now()
+    clock.set_clock(lambda: now + timedelta(seconds=120))  # old enough for the sweep
+    assert sweep_unrouted() == 0
+    assert queue.count == waiting
+    redis_db.flushdb()  # a Redis restart: the jobs are gone
+    assert sweep_unrouted() == 3
+    run_worker()
+    session.expire_all()
+    assert {session.get(Ticket, t.id).state for t in tickets} == {TicketState.DISPATCHED}  # type: ignore[union-attr]
