@@ -207,3 +207,27 @@ def test_a_console_too_far_behind_is_told_to_reload(
         assert live["ticket"]["id"] == new
     with client.websocket_connect(f"/api/console/ws?token={token(headers)}&since={live['seq'] - 3}") as ws:
         assert [ws.receive_json()["seq"] for _ in range(3)] == [live["seq"] - 2, live["seq"] - 1, live["seq"]]
+
+
+def test_a_console_closes_when_its_token_expires(client: TestClient) -> None:
+    """A token that expires while its console is open ends the stream with 4401 (log in again)."""
+    import time
+
+    import jwt
+    from sqlmodel import select
+    from starlette.websockets import WebSocketDisconnect
+
+    from dispatch.auth.models import User
+    from dispatch.config import get_settings
+    from dispatch.db import new_session
+
+    with new_session() as session:
+        user = session.exec(select(User).where(User.username == "dispatcher")).one()
+    claims = {"sub": str(user.id), "exp": int(time.time()) + 2}
+    short = jwt.encode(claims, get_settings().secret_key, algorithm="HS256")
+    with client.websocket_connect(f"/api/console/ws?token={short}") as ws:
+        started = time.monotonic()
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+    assert closed.value.code == 4401
+    assert time.monotonic() - started < 10

@@ -61,3 +61,9 @@ def user_from_token(session: Session, token: str) -> User:
     if user is None or not user.active:
         raise NotAuthenticated("登录已失效，请重新登录")
     return user
+
+
+def token_expiry(token: str) -> float:
+    """When a token user_from_token accepted expires (epoch seconds)."""
+    claims = jwt.decode(token, options={"verify_signature": False})
+    return float(claims["exp"])

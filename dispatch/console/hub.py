@@ -14,12 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
+from sqlmodel import col, select
 
 from dispatch.auth.models import User
 from dispatch.config import get_settings
@@ -35,12 +37,14 @@ BATCH = 500
 REPLAY_PAGE = 200
 MAX_BACKLOG = 5_000  # further behind than this, reloading the list is cheaper than a replay
 MAX_QUEUE = 50_000
+CLOSE = "close"  # queued for a client whose login ended: the websocket closes with 4401, sending nothing
 
 
 @dataclass(eq=False)
 class Client:
     user: User
     queue: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    expires_at: float = float("inf")  # the token's `exp`: the client is closed then
     missed: tuple[int, int] | None = None  # (after, upto]: log rows to replay before the live queue
     seen: int = 0  # the client already has every row up to here (its `since` may be ahead of the hub)
     dropped: bool = False
@@ -49,6 +53,13 @@ class Client:
 def _read_changes(after_seq: int, upto_seq: int | None, limit: int = BATCH) -> list[Change]:
     with new_session() as session:
         return changes_after(session, after_seq=after_seq, upto_seq=upto_seq, limit=limit)
+
+
+def _active_users(ids: set[int]) -> dict[int, User]:
+    """These users as they are now, the deactivated ones left out."""
+    with new_session() as session:
+        users = session.exec(select(User).where(col(User.id).in_(ids), col(User.active).is_(True))).all()
+        return {u.id: u for u in users if u.id is not None}
 
 
 def _read_last_seq() -> int:
@@ -76,11 +87,11 @@ class ConsoleHub:
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=5)
 
-    async def join(self, user: User, since: int) -> Client:
+    async def join(self, user: User, since: int, expires_at: float = float("inf")) -> Client:
         """Register a client at the cursor; what it missed since `since` is left for `replay`.
 
         The lock is held only to read the cursor and add the client, never across a database read."""
-        client = Client(user, seen=since)
+        client = Client(user, seen=since, expires_at=expires_at)
         async with self._lock:
             if self.cursor - since > MAX_BACKLOG:
                 client.queue.put_nowait({"type": "reset", "seq": self.cursor})
@@ -122,14 +133,41 @@ class ConsoleHub:
     async def _pump(self) -> None:
         while True:
             async with self._lock:
+                self._close_expired()
                 changes = await asyncio.to_thread(_read_changes, self.cursor, None)
                 if not changes:
                     return
+                await self._refresh_users()
                 for client in list(self.clients):
                     self._offer(client, changes)
                 self.cursor = changes[-1].seq
             if len(changes) < BATCH:
                 return
+
+    def _close_expired(self) -> None:
+        now = time.time()
+        for client in [c for c in self.clients if c.expires_at <= now]:
+            self._close(client, "登录已过期，请重新登录")
+
+    async def _refresh_users(self) -> None:
+        """Before delivering, the clients' users as they are now: a deactivated account is closed at
+        once, and a changed role or department decides what its console sees from here on."""
+        ids = {c.user.id for c in self.clients if c.user.id is not None}
+        if not ids:
+            return
+        current = await asyncio.to_thread(_active_users, ids)
+        for client in list(self.clients):
+            user = current.get(client.user.id or 0)
+            if user is None:
+                self._close(client, "账号已停用，请重新登录")
+            else:
+                client.user = user
+
+    def _close(self, client: Client, reason: str) -> None:
+        """Stop delivering to this client; its websocket closes with 4401 (log in again)."""
+        self.clients.discard(client)
+        client.dropped = True
+        client.queue.put_nowait({"type": CLOSE, "reason": reason})
 
     def _offer(self, client: Client, changes: list[Change]) -> None:
         for change in changes:

@@ -7,8 +7,8 @@ import asyncio
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 
 from dispatch.auth.models import User
-from dispatch.auth.service import user_from_token
-from dispatch.console.hub import ConsoleHub
+from dispatch.auth.service import token_expiry, user_from_token
+from dispatch.console.hub import CLOSE, ConsoleHub
 from dispatch.db import new_session
 from dispatch.errors import NotAuthenticated
 from dispatch.observability import WEBSOCKET_CLIENTS
@@ -18,9 +18,10 @@ router = APIRouter(tags=["console"])
 CLOSE_UNAUTHORIZED = 4401
 
 
-def _user(token: str) -> User:
+def _user(token: str) -> tuple[User, float]:
+    """The token's active user and when the token expires (epoch seconds)."""
     with new_session() as session:
-        return user_from_token(session, token)
+        return user_from_token(session, token), token_expiry(token)
 
 
 @router.websocket("/api/console/ws")
@@ -28,12 +29,12 @@ async def console_ws(websocket: WebSocket, token: str = Query(""), since: int = 
     """Stream ticket changes as JSON: first those after `since`, then live. Close 4401 on a bad token."""
     await websocket.accept()
     try:
-        user = await asyncio.to_thread(_user, token)
+        user, expires_at = await asyncio.to_thread(_user, token)
     except NotAuthenticated:
         await websocket.close(code=CLOSE_UNAUTHORIZED, reason="unauthorized")
         return
     hub: ConsoleHub = websocket.app.state.console_hub
-    client = await hub.join(user, since)
+    client = await hub.join(user, since, expires_at)
     WEBSOCKET_CLIENTS.inc()
     receiver = asyncio.create_task(_drain_incoming(websocket))
     try:
@@ -45,7 +46,11 @@ async def console_ws(websocket: WebSocket, token: str = Query(""), since: int = 
             if getter not in done:
                 getter.cancel()
                 break
-            await websocket.send_json(getter.result())
+            message = getter.result()
+            if message.get("type") == CLOSE:  # the account was deactivated or the token expired
+                await websocket.close(code=CLOSE_UNAUTHORIZED, reason="unauthorized")
+                break
+            await websocket.send_json(message)
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:

@@ -44,8 +44,10 @@ def similar(
     """Duplicate hints while a call or report is being entered: open tickets that look the same."""
     if viewer.role not in (Role.HOTLINE, Role.DISPATCHER, Role.SHIFT_LEAD, Role.GRID_OFFICER):
         raise Forbidden("当前角色无权查询相似工单")
+    # Only hotline staff see phones unmasked; for anyone else "same caller" would confirm a guessed number.
+    phone = caller_phone if viewer.role is Role.HOTLINE else None
     found = find_candidates(
-        session, category_code=category_code, lon=lon, lat=lat, caller_phone=caller_phone, address=address
+        session, category_code=category_code, lon=lon, lat=lat, caller_phone=phone, address=address
     )[:10]
     shown = service.present(session, [c.ticket for c in found], viewer=viewer)
     return [
