@@ -19,6 +19,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from dispatch import apidocs, observability
 from dispatch.auth import views as auth_views
+from dispatch.auth.service import token_is_valid
 from dispatch.catalog import admin_views as catalog_admin_views
 from dispatch.catalog import explain_views
 from dispatch.catalog import views as catalog_views
@@ -35,7 +36,7 @@ from dispatch.observability import RequestContext, redact
 from dispatch.people import views as people_views
 from dispatch.places import views as place_views
 from dispatch.queues import queue_stats, redis_connection
-from dispatch.security import BodyLimit, SecurityHeaders
+from dispatch.security import AuthenticateFirst, BodyLimit, SecurityHeaders
 from dispatch.stats import views as stats_views
 from dispatch.tickets import action_views
 from dispatch.tickets import views as ticket_views
@@ -163,6 +164,7 @@ def create_app() -> FastAPI:
         app.include_router(module.router)
     if WEB_DIR.is_dir():
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
+    app.add_middleware(AuthenticateFirst, token_is_valid=token_is_valid)  # no body read without a token
     app.add_middleware(BodyLimit, max_bytes=get_settings().request_max_bytes)
     observability.install_metrics()
     app.add_middleware(RequestContext)  # request id, access log, metrics, a 500 that keeps the connection

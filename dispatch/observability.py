@@ -335,6 +335,7 @@ def install_metrics() -> None:
         _collector = SystemCollector()
         REGISTRY.register(_collector)
 
+
 _bearer = HTTPBearer(auto_error=False)
 router = APIRouter(tags=["health"])
 

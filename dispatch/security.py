@@ -1,6 +1,7 @@
 """Security headers on every HTTP answer, a content policy for the pages, only the front-end files the
-pages use (never the npm manifests or the rest of node_modules), and a cap on request bodies. Plain
-ASGI middlewares: they add headers as the response starts and count body bytes as they arrive."""
+pages use (never the npm manifests or the rest of node_modules), a cap on request bodies, and no body
+read for a caller without a valid token. Plain ASGI middlewares: they add headers as the response starts,
+count body bytes as they arrive, and answer before reading a body they refuse."""
 
 from __future__ import annotations
 
@@ -119,6 +120,54 @@ async def _too_large(send: Send, max_bytes: int) -> None:
             "type": "http.response.start",
             "status": 413,
             "headers": [(b"content-type", b"application/json"), (b"connection", b"close")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+OPEN_BODIES = frozenset({"/api/auth/token"})  # the login form is the one body sent without a token
+
+
+class AuthenticateFirst:
+    """A request with a body to an API endpoint must carry a bearer token this server signed, still
+    valid, before a byte of its body is read or parsed (multipart photos, JSON, forms): without one it
+    gets 401 at once. The endpoint still checks the account; this only decides whether the body is worth
+    reading, so an unauthenticated client cannot make the API buffer or parse uploads."""
+
+    def __init__(self, app: ASGIApp, token_is_valid: Callable[[str], bool]) -> None:
+        self.app = app
+        self.token_is_valid = token_is_valid
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope.get("method") in BODY_METHODS
+            and scope.get("path", "").startswith("/api/")
+            and scope.get("path") not in OPEN_BODIES
+        ):
+            header = dict(scope.get("headers", [])).get(b"authorization", b"").decode("latin-1")
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                await _unauthenticated(send, "需要登录")
+                return
+            if not self.token_is_valid(token.strip()):
+                await _unauthenticated(send, "登录已失效，请重新登录")
+                return
+        await self.app(scope, receive, send)
+
+
+async def _unauthenticated(send: Send, message: str) -> None:
+    body = json.dumps({"detail": message}, ensure_ascii=False).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 401,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"www-authenticate", b"Bearer"),
+                (b"connection", b"close"),  # the unread body is not worth reading to keep the connection
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})
