@@ -8,16 +8,17 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from redis.exceptions import RedisError
 from sqlalchemy import text
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm.exc import StaleDataError
 
-from dispatch import apidocs, observability
+from dispatch import apidocs, observability, openapi
 from dispatch.auth import views as auth_views
 from dispatch.auth.service import token_is_valid
 from dispatch.catalog import admin_views as catalog_admin_views
@@ -32,6 +33,7 @@ from dispatch.events import views as event_views
 from dispatch.gazetteer import views as gazetteer_views
 from dispatch.grids import admin_views as grid_admin_views
 from dispatch.grids import views as grid_views
+from dispatch.inputs import refuse_nul_bytes
 from dispatch.observability import RequestContext, redact
 from dispatch.people import views as people_views
 from dispatch.places import views as place_views
@@ -84,7 +86,9 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # dispatch.apidocs serves /docs and /redoc from local files, not a CDN
         redoc_url=None,
+        dependencies=[Depends(refuse_nul_bytes)],  # PostgreSQL text cannot hold \x00: 422 everywhere
     )
+    openapi.install(app)
 
     @app.exception_handler(DispatchError)
     async def _domain_error(_: Request, exc: DispatchError) -> JSONResponse:
@@ -94,6 +98,14 @@ def create_app() -> FastAPI:
     @app.exception_handler(StaleDataError)
     async def _lost_race(_: Request, exc: StaleDataError) -> JSONResponse:
         return JSONResponse(status_code=409, content={"detail": "工单已被他人更新，请刷新后重试"})
+
+    @app.exception_handler(DataError)
+    async def _unstorable(_: Request, exc: DataError) -> JSONResponse:
+        """Safety net: a value the database refused (number out of range, bad text) is the caller's 422;
+        the input types (dispatch.inputs) should have refused it first, so it is logged."""
+        log.warning("database refused a value: %s", str(exc.orig).splitlines()[0] if exc.orig else exc)
+        detail = "输入超出数据库可存储的范围（数值过大或含不可存储的字符）"
+        return JSONResponse(status_code=422, content={"detail": detail})
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

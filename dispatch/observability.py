@@ -40,6 +40,7 @@ from dispatch.auth.service import user_from_token
 from dispatch.config import get_settings
 from dispatch.db import new_session
 from dispatch.errors import Forbidden, NotAuthenticated
+from dispatch.openapi import error_responses
 from dispatch.security import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
@@ -353,7 +354,11 @@ def metrics_reader(credentials: Annotated[HTTPAuthorizationCredentials | None, D
         raise Forbidden("只有管理员可以读取监控指标")
 
 
-@router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={**error_responses(401, 403), 200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+)
 def metrics(_: Annotated[None, Depends(metrics_reader)]) -> Response:
     """Prometheus text format: HTTP rates and latencies, websocket clients, queues, routing latency,
     periodic passes. Bearer `GRID_METRICS_TOKEN` or an admin's token."""

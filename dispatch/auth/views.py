@@ -13,11 +13,12 @@ from dispatch.auth.models import Token, User, UserRead
 from dispatch.auth.service import authenticate, issue_token
 from dispatch.db import SessionDep
 from dispatch.errors import NotAuthenticated
+from dispatch.openapi import error_responses
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 
-@router.post("/token", response_model=Token)
+@router.post("/token", response_model=Token, responses=error_responses(401, 429))
 def login(
     request: Request, session: SessionDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]
 ) -> Token:

@@ -15,6 +15,7 @@ from dispatch.catalog.io import export_catalog, import_catalog
 from dispatch.catalog.models import Department, RoutingRule
 from dispatch.db import SessionDep
 from dispatch.errors import InvalidInput
+from dispatch.inputs import DbId
 
 router = APIRouter(prefix="/api/admin", tags=["admin: catalog"])
 
@@ -56,12 +57,12 @@ def create_rule(body: RuleWrite, _: Admin, session: SessionDep) -> RoutingRule:
 
 
 @router.put("/rules/{rule_id}", response_model=RoutingRule)
-def update_rule(rule_id: int, body: RuleWrite, _: Admin, session: SessionDep) -> RoutingRule:
+def update_rule(rule_id: DbId, body: RuleWrite, _: Admin, session: SessionDep) -> RoutingRule:
     return service.save_rule(session, rule_id=rule_id, **body.model_dump())
 
 
 @router.delete("/rules/{rule_id}", status_code=204)
-def delete_rule(rule_id: int, _: Admin, session: SessionDep) -> None:
+def delete_rule(rule_id: DbId, _: Admin, session: SessionDep) -> None:
     service.delete_rule(session, rule_id=rule_id)
 
 
@@ -82,7 +83,11 @@ async def import_file(
     return import_catalog(session, kind, text, fmt=fmt, dry_run=dry_run).to_dict()
 
 
-@router.get("/catalog/{kind}/export", response_class=PlainTextResponse)
+@router.get(
+    "/catalog/{kind}/export",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/csv": {}, "application/yaml": {}}}},
+)
 def export_file(kind: CatalogKind, _: Admin, session: SessionDep, fmt: Format = "csv") -> PlainTextResponse:
     media = "text/csv" if fmt == "csv" else "application/yaml"
     return PlainTextResponse(export_catalog(session, kind, fmt=fmt), media_type=f"{media}; charset=utf-8")

@@ -14,13 +14,15 @@ from dispatch.catalog.models import Urgency
 from dispatch.db import SessionDep
 from dispatch.errors import InvalidInput
 from dispatch.events.models import RequestType
+from dispatch.inputs import DbId
+from dispatch.openapi import error_responses
 
 router = APIRouter(prefix="/api/routing", tags=["routing"])
 
 CentreStaff = Annotated[User, Depends(require_role(Role.DISPATCHER, Role.SHIFT_LEAD, Role.ADMIN))]
 
 
-@router.get("/explain")
+@router.get("/explain", responses=error_responses(404))  # 404: no ticket `ticket_id`
 def explain(
     _: CentreStaff,
     session: SessionDep,
@@ -30,7 +32,7 @@ def explain(
     address: str | None = None,
     urgency: Urgency = Urgency.NORMAL,
     request_type: RequestType | None = None,
-    ticket_id: int | None = None,
+    ticket_id: DbId | None = None,
 ) -> dict[str, Any]:
     """Grid (and version), matched rule, department, the time limit that applies (by 12345 request type,
     category and urgency) with the deadline, and each other candidate rule's fate.

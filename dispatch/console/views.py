@@ -11,6 +11,7 @@ from dispatch.auth.service import token_expiry, user_from_token
 from dispatch.console.hub import CLOSE, ConsoleHub
 from dispatch.db import new_session
 from dispatch.errors import NotAuthenticated
+from dispatch.inputs import INT32_MAX
 from dispatch.observability import WEBSOCKET_CLIENTS
 
 router = APIRouter(tags=["console"])
@@ -25,7 +26,9 @@ def _user(token: str) -> tuple[User, float]:
 
 
 @router.websocket("/api/console/ws")
-async def console_ws(websocket: WebSocket, token: str = Query(""), since: int = Query(0, ge=0)) -> None:
+async def console_ws(
+    websocket: WebSocket, token: str = Query(""), since: int = Query(0, ge=0, le=INT32_MAX)
+) -> None:
     """Stream ticket changes as JSON: first those after `since`, then live. Close 4401 on a bad token."""
     await websocket.accept()
     try:

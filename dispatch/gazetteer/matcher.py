@@ -160,6 +160,8 @@ def address_index(session: Session) -> AddressIndex:
         return cached[1]
     with _lock:
         points = list(session.exec(select(AddressPoint).order_by(col(AddressPoint.id))).all())
+        for point in points:  # the index outlives this session: a rollback must not expire its points
+            session.expunge(point)
         index = AddressIndex(points, drop_prefixes(session))
         _cache["index"] = (key, index)
         return index

@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,8 @@ from dispatch.grids import versions
 from dispatch.grids.export import export_chunks
 from dispatch.grids.importer import DEFAULT_TOLERANCE_M2, import_grid_file
 from dispatch.grids.locator import current_version_id
+from dispatch.inputs import DbId, LocalDateTime
+from dispatch.openapi import error_responses
 
 router = APIRouter(prefix="/api/admin/grids", tags=["admin: grids"])
 
@@ -29,7 +30,7 @@ def import_grids(
     file: UploadFile,
     dry_run: bool = False,
     label: str = "",
-    effective_at: datetime | None = None,
+    effective_at: LocalDateTime | None = None,
     tolerance_m2: float = DEFAULT_TOLERANCE_M2,
     accept_shift: bool = False,
 ) -> dict[str, Any]:
@@ -55,8 +56,12 @@ def import_grids(
     return {**result.report.to_dict(), "version_id": result.version_id}
 
 
-@router.get("/export")
-def export_grids(_: Admin, session: SessionDep, version_id: int | None = None) -> StreamingResponse:
+@router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses={**error_responses(404), 200: {"content": {"application/geo+json": {}}}},
+)
+def export_grids(_: Admin, session: SessionDep, version_id: DbId | None = None) -> StreamingResponse:
     """A version (default: the current one) as GeoJSON, streamed; re-importing it gives the same export."""
     chosen = version_id if version_id is not None else current_version_id(session)
     chunks = _stream(chosen)
@@ -85,13 +90,13 @@ def list_versions(_: Admin, session: SessionDep) -> list[dict[str, Any]]:
 
 
 @router.post("/versions/{version_id}/activate")
-def activate(version_id: int, _: Admin, session: SessionDep) -> dict[str, Any]:
+def activate(version_id: DbId, _: Admin, session: SessionDep) -> dict[str, Any]:
     version = versions.set_active(session, version_id=version_id, active=True)
     return {"id": version.id, "active": version.active}
 
 
 @router.post("/versions/{version_id}/deactivate")
-def deactivate(version_id: int, _: Admin, session: SessionDep) -> dict[str, Any]:
+def deactivate(version_id: DbId, _: Admin, session: SessionDep) -> dict[str, Any]:
     """Switch a version off; the last active version cannot be switched off (422)."""
     version = versions.set_active(session, version_id=version_id, active=False)
     return {"id": version.id, "active": version.active}

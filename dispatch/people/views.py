@@ -28,8 +28,11 @@ async def import_people(
 
 @router.post("/{username}/deactivate")
 def deactivate(
-    username: str, _: Admin, session: SessionDep, reassign_to: str | None = None
+    username: str, admin: Admin, session: SessionDep, reassign_to: str | None = None
 ) -> dict[str, Any]:
-    """Deactivate the account (history kept); `grids` lists the grids that changed hands."""
+    """Deactivate the account (history kept); `grids` lists the grids that changed hands. An admin cannot
+    deactivate their own account (422): the district would be locked out of its admin pages."""
+    if username == admin.username:
+        raise InvalidInput("不能停用自己的账号", field="username")
     grids = service.deactivate(session, username=username, reassign_to=reassign_to)
     return {"username": username, "active": False, "grids": grids, "reassigned_to": reassign_to}

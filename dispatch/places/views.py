@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, UploadFile
 from dispatch.auth.deps import Admin, CurrentUser
 from dispatch.db import SessionDep
 from dispatch.errors import InvalidInput
+from dispatch.inputs import DbId
 from dispatch.places import service
 from dispatch.places.models import PlaceRead
 from dispatch.tickets.service import get_visible
@@ -29,7 +30,7 @@ def places_in_area(
 
 @router.get("/api/tickets/{ticket_id}/nearby-places", response_model=list[PlaceRead])
 def nearby_places(
-    ticket_id: int,
+    ticket_id: DbId,
     viewer: CurrentUser,
     session: SessionDep,
     radius_m: Annotated[float, Query(gt=0, le=2000)] = 300,

@@ -10,6 +10,8 @@ from dispatch.auth.deps import CurrentUser
 from dispatch.auth.models import User
 from dispatch.db import SessionDep
 from dispatch.events.views import read_photos
+from dispatch.inputs import DbId
+from dispatch.openapi import error_responses
 from dispatch.tickets import schemas as body
 from dispatch.tickets import side_moves, workflow
 from dispatch.tickets.detail import detail
@@ -17,10 +19,11 @@ from dispatch.tickets.models import Ticket
 from dispatch.tickets.schemas import TicketDetail
 from dispatch.tickets.service import get_visible, write_log
 
-router = APIRouter(prefix="/api/tickets/{ticket_id}", tags=["workflow"])
+# 403: workflow.authorize() decides per action and role; 409: the state does not allow it (or a lost race)
+router = APIRouter(prefix="/api/tickets/{ticket_id}", tags=["workflow"], responses=error_responses(403, 409))
 
 
-def visible_ticket(ticket_id: int, viewer: CurrentUser, session: SessionDep) -> Ticket:
+def visible_ticket(ticket_id: DbId, viewer: CurrentUser, session: SessionDep) -> Ticket:
     return get_visible(session, ticket_id=ticket_id, viewer=viewer)
 
 
@@ -104,7 +107,7 @@ def request_extension(
 
 @router.post("/extensions/{request_id}/approve", response_model=TicketDetail)
 def approve_extension(
-    request_id: int, ticket: CurrentTicket, by: CurrentUser, session: SessionDep, data: body.NoteBody
+    request_id: DbId, ticket: CurrentTicket, by: CurrentUser, session: SessionDep, data: body.NoteBody
 ) -> TicketDetail:
     """批准延期: the deadline moves (shift lead)."""
     side_moves.decide_extension(
@@ -115,7 +118,7 @@ def approve_extension(
 
 @router.post("/extensions/{request_id}/refuse", response_model=TicketDetail)
 def refuse_extension(
-    request_id: int, ticket: CurrentTicket, by: CurrentUser, session: SessionDep, data: body.RequiredNoteBody
+    request_id: DbId, ticket: CurrentTicket, by: CurrentUser, session: SessionDep, data: body.RequiredNoteBody
 ) -> TicketDetail:
     """驳回延期 with a reason (shift lead)."""
     side_moves.decide_extension(
@@ -141,7 +144,7 @@ def resume(ticket: CurrentTicket, by: CurrentUser, session: SessionDep, data: bo
 
 
 @router.post("/feedback", response_model=TicketDetail)
-async def feedback(
+def feedback(
     ticket: CurrentTicket,
     by: CurrentUser,
     session: SessionDep,
@@ -149,7 +152,7 @@ async def feedback(
     photos: Annotated[list[UploadFile], File()] = [],  # noqa: B006 - FastAPI copies defaults
 ) -> TicketDetail:
     """反馈 the result with photos (the ticket's department; multipart form)."""
-    checked = await read_photos(photos)
+    checked = read_photos(photos)
     workflow.feedback(session, ticket=ticket, by=by, text=text, photos=checked)
     return _done(session, ticket, by)
 
@@ -190,7 +193,7 @@ def urge(ticket: CurrentTicket, by: CurrentUser, session: SessionDep, data: body
 
 
 @router.post("/notices/{notice_id}/ack", response_model=TicketDetail)
-def ack_notice(notice_id: int, ticket: CurrentTicket, by: CurrentUser, session: SessionDep) -> TicketDetail:
+def ack_notice(notice_id: DbId, ticket: CurrentTicket, by: CurrentUser, session: SessionDep) -> TicketDetail:
     """确认督办 (the ticket's department)."""
     side_moves.ack_urge(session, ticket=ticket, by=by, notice_id=notice_id)
     return _done(session, ticket, by)
@@ -222,7 +225,7 @@ def add_assist(
 
 
 @router.post("/assists/{task_id}/sign", response_model=TicketDetail)
-def assist_sign(task_id: int, ticket: CurrentTicket, by: CurrentUser, session: SessionDep) -> TicketDetail:
+def assist_sign(task_id: DbId, ticket: CurrentTicket, by: CurrentUser, session: SessionDep) -> TicketDetail:
     """协办签收 (the co-handling department)."""
     side_moves.assist_sign(session, ticket=ticket, by=by, task_id=task_id)
     return _done(session, ticket, by)
@@ -230,7 +233,7 @@ def assist_sign(task_id: int, ticket: CurrentTicket, by: CurrentUser, session: S
 
 @router.post("/assists/{task_id}/feedback", response_model=TicketDetail)
 def assist_feedback(
-    task_id: int, ticket: CurrentTicket, by: CurrentUser, session: SessionDep, data: body.TextBody
+    task_id: DbId, ticket: CurrentTicket, by: CurrentUser, session: SessionDep, data: body.TextBody
 ) -> TicketDetail:
     """协办反馈 (the co-handling department)."""
     side_moves.assist_feedback(session, ticket=ticket, by=by, task_id=task_id, text=data.text)

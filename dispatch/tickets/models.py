@@ -14,6 +14,7 @@ from sqlmodel import Field, SQLModel
 from dispatch.catalog.models import Urgency
 from dispatch.db import UTCDateTime, enum_type
 from dispatch.events.models import RequestType, Source
+from dispatch.inputs import DbId, LocalDateTime, Offset
 
 
 class TicketState(StrEnum):
@@ -259,9 +260,9 @@ class TicketQuery(BaseModel):
     warning: WarningLevel | None = None
     category_code: str | None = None
     grid_code: str | None = None
-    department_id: int | None = None
-    created_from: datetime | None = None
-    created_to: datetime | None = None
+    department_id: DbId | None = None
+    created_from: LocalDateTime | None = None  # without a zone: Beijing time
+    created_to: LocalDateTime | None = None
     sort: Literal["newest", "deadline"] = "newest"
     limit: int = PydanticField(default=200, ge=1, le=1000)
-    offset: int = PydanticField(default=0, ge=0)
+    offset: Offset = 0

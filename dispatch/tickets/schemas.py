@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
+from dispatch.inputs import DbId, LocalDateTime
 from dispatch.tickets.models import (
     Action,
     Satisfaction,
@@ -27,13 +28,13 @@ class Body(BaseModel):
 
 
 class DispatchBody(Body):
-    department_id: int
+    department_id: DbId
     grid_code: Annotated[str, StringConstraints(pattern=r"^\d{6,32}$")] | None = None
     note: Note = ""
 
 
 class RedispatchBody(Body):
-    department_id: int
+    department_id: DbId
     note: Note = ""
 
 
@@ -50,7 +51,7 @@ class RequiredNoteBody(Body):
 
 
 class ExtensionBody(Body):
-    new_deadline_at: AwareDatetime
+    new_deadline_at: LocalDateTime
     reason: Reason
 
 
@@ -73,9 +74,9 @@ class UrgeBody(Body):
 
 
 class AssistBody(Body):
-    department_id: int
+    department_id: DbId
     part: Reason
-    deadline_at: AwareDatetime
+    deadline_at: LocalDateTime
 
 
 class TextBody(Body):
@@ -83,7 +84,7 @@ class TextBody(Body):
 
 
 class MergeBody(Body):
-    into_ticket_id: int
+    into_ticket_id: DbId
     confirm: bool = False
 
 

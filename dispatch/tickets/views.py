@@ -12,6 +12,8 @@ from dispatch.db import SessionDep
 from dispatch.errors import Forbidden, NotFound
 from dispatch.events.models import Attachment
 from dispatch.events.photos import served_headers, served_type
+from dispatch.inputs import DbId
+from dispatch.openapi import error_responses
 from dispatch.tickets import service
 from dispatch.tickets.detail import detail
 from dispatch.tickets.duplicates import find_candidates
@@ -31,7 +33,7 @@ def list_tickets(
     return TicketPage(items=service.present(session, tickets, viewer=viewer), last_seq=seq)
 
 
-@router.get("/similar", response_model=list[SimilarRead])
+@router.get("/similar", response_model=list[SimilarRead], responses=error_responses(403))
 def similar(
     viewer: CurrentUser,
     session: SessionDep,
@@ -67,14 +69,16 @@ def similar(
 
 
 @router.get("/{ticket_id}", response_model=TicketDetail)
-def get_ticket(ticket_id: int, viewer: CurrentUser, session: SessionDep) -> TicketDetail:
+def get_ticket(ticket_id: DbId, viewer: CurrentUser, session: SessionDep) -> TicketDetail:
     """One ticket with its full timeline and the actions the caller may take now."""
     ticket = service.get_visible(session, ticket_id=ticket_id, viewer=viewer)
     return detail(session, ticket=ticket, viewer=viewer)
 
 
 @router.get("/{ticket_id}/attachments/{attachment_id}")
-def get_attachment(ticket_id: int, attachment_id: int, viewer: CurrentUser, session: SessionDep) -> Response:
+def get_attachment(
+    ticket_id: DbId, attachment_id: DbId, viewer: CurrentUser, session: SessionDep
+) -> Response:
     """A photo of a ticket the caller may see, served so a browser only ever shows it as an image."""
     service.get_visible(session, ticket_id=ticket_id, viewer=viewer)
     attachment = session.get(Attachment, attachment_id)

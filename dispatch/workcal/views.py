@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, UploadFile
@@ -13,6 +13,7 @@ from dispatch.auth.deps import Admin, CurrentUser
 from dispatch.config import get_settings
 from dispatch.db import SessionDep
 from dispatch.errors import InvalidInput, NotFound
+from dispatch.inputs import PlausibleDate, Year
 from dispatch.workcal.apply import apply_calendar_file
 from dispatch.workcal.calendar import current_calendar
 from dispatch.workcal.models import CalendarDay, CalendarYear
@@ -28,8 +29,8 @@ Format = Literal["yaml", "csv"]
 @router.get("/api/calendar")
 def get_calendar(
     _: CurrentUser,
-    date_from: Annotated[date, Query(alias="from")],
-    date_to: Annotated[date, Query(alias="to")],
+    date_from: Annotated[PlausibleDate, Query(alias="from")],
+    date_to: Annotated[PlausibleDate, Query(alias="to")],
 ) -> dict[str, Any]:
     """Working days and office periods (UTC instants) from `from` to `to` inclusive, at most 400 days,
     so pages count working time down exactly across holidays and 调休. `missing_years` lists years the
@@ -60,16 +61,21 @@ def list_years(_: Admin, session: SessionDep) -> dict[str, Any]:
 
 
 @router.get("/api/admin/calendar/{year}", tags=["admin: calendar"])
-def get_year(year: int, _: Admin, session: SessionDep) -> dict[str, Any]:
-    row = session.get(CalendarYear, year) if 1900 <= year <= 2200 else None
+def get_year(year: Year, _: Admin, session: SessionDep) -> dict[str, Any]:
+    row = session.get(CalendarYear, year)
     if row is None:
         raise NotFound(f"{year} 年工作日历未载入")
     days = session.exec(select(CalendarDay).where(CalendarDay.year == year).order_by(col(CalendarDay.day)))
     return {**row.model_dump(), "days": [d.model_dump() for d in days]}
 
 
-@router.get("/api/admin/calendar/{year}/export", tags=["admin: calendar"], response_class=PlainTextResponse)
-def export(year: int, _: Admin, session: SessionDep, fmt: Format = "yaml") -> PlainTextResponse:
+@router.get(
+    "/api/admin/calendar/{year}/export",
+    tags=["admin: calendar"],
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/csv": {}, "application/yaml": {}}}},
+)
+def export(year: Year, _: Admin, session: SessionDep, fmt: Format = "yaml") -> PlainTextResponse:
     """The year as a file in the import format (loads back unchanged)."""
     text = export_year(session, year, fmt=fmt)
     media = "text/csv" if fmt == "csv" else "application/yaml"
