@@ -31,7 +31,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from redis.exceptions import RedisError
 from sqlmodel import col, func, select
 
 from dispatch import clock
@@ -46,6 +45,7 @@ from dispatch.security import ASGIApp, Message, Receive, Scope, Send
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("grid-dispatch.access")
 
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="-")
 _GOOD_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _SECRET_PARAM = re.compile(r"((?:access_)?token=)[^&\s\"']+")
@@ -124,7 +124,8 @@ class RequestContext:
             await _internal_error(send, request_id)
         finally:
             elapsed = time.perf_counter() - started
-            method = str(scope.get("method", ""))
+            method = scope.get("method", "")
+            method = method if method in KNOWN_METHODS else "OTHER"  # any token is a method to the server
             route = _route_label(scope)
             REQUESTS.labels(method, route, str(status)).inc()
             LATENCY.labels(method, route).observe(elapsed)
@@ -238,7 +239,8 @@ class SystemCollector(Collector):
         up = GaugeMetricFamily("grid_redis_up", "1 when Redis answers")
         try:
             stats, runs = queue_stats(), last_runs()
-        except RedisError:
+        except Exception:  # Redis away (or an odd job in it): report it, a scrape never fails
+            log.warning("metrics: queues unreadable", exc_info=True)
             up.add_metric([], 0)
             yield up
             return
@@ -389,9 +391,10 @@ def ready(response: Response) -> dict[str, str]:
     try:
         with new_session() as session:
             revision = session.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    except Exception as exc:  # the probe reports, it never raises
+    except Exception:  # the probe reports, it never raises; the detail (hosts, users) goes to the log only
+        log.warning("readiness: database unreachable", exc_info=True)
         response.status_code = 503
-        return {**answer, "status": "unavailable", "database": str(exc).splitlines()[0][:200]}
+        return {**answer, "status": "unavailable", "database": "unreachable"}
     if revision != head_revision():
         response.status_code = 503
         answer.update(

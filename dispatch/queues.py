@@ -83,11 +83,10 @@ def queue_stats() -> dict[str, dict[str, float | int | None]]:
     for name in WORKER_QUEUES:
         queue = get_queue(name)
         oldest_age_s: float | None = None
-        first = queue.get_job_ids(0, 1)
-        if first:
-            job = Job.fetch(first[0], connection=connection)
-            if job.enqueued_at is not None:
-                oldest_age_s = round((clock_now() - job.enqueued_at).total_seconds(), 1)
+        # The head of the list may name a job whose data expired (a periodic pass past its ttl): skip it.
+        head = [job for job in Job.fetch_many(queue.get_job_ids(0, 10), connection=connection) if job]
+        if head and head[0].enqueued_at is not None:
+            oldest_age_s = round((clock_now() - head[0].enqueued_at).total_seconds(), 1)
         stats[name] = {
             "depth": queue.count,
             "oldest_age_s": oldest_age_s,

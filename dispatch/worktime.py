@@ -114,6 +114,12 @@ def working_time_between(start_at: datetime, end_at: datetime) -> timedelta:
     return total
 
 
+def share_of_working_time(start_at: datetime, end_at: datetime, share: float) -> datetime:
+    """The instant `share` of the working time from `start_at` to `end_at` has passed (to the second):
+    where a yellow warning falls."""
+    return add_working_time(start_at, working_time_between(start_at, end_at) * share)
+
+
 def working_minutes_between(start_at: datetime, end_at: datetime) -> int:
     """Whole working minutes from `start_at` to `end_at` (0 if end is not after start)."""
     return int(working_time_between(start_at, end_at).total_seconds() // 60)

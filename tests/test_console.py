@@ -231,3 +231,48 @@ def test_a_console_closes_when_its_token_expires(client: TestClient) -> None:
             ws.receive_json()
     assert closed.value.code == 4401
     assert time.monotonic() - started < 10
+
+
+def test_a_console_ahead_of_the_log_is_told_to_reload(client: TestClient, login: Login) -> None:
+    """After a restore from backup the log's sequence is lower than what open consoles saw: one joining
+    with such a `since` is told to reload and then gets new changes (it used to get nothing until the
+    log passed its old number)."""
+    post_call(client, login, "CALL-BEFORE")
+    headers = login("dispatcher")
+    last = client.get("/api/tickets", headers=headers).json()["last_seq"]
+    with client.websocket_connect(f"/api/console/ws?token={token(headers)}&since={last + 500}") as ws:
+        assert ws.receive_json() == {"type": "reset", "seq": last}
+        new = post_call(client, login, "CALL-AFTER-RESTORE")
+        message = ws.receive_json()
+        assert (message["ticket"]["id"], message["seq"]) == (new, last + 1)
+
+
+def test_a_console_too_slow_to_keep_up_reloads_and_stays_live(
+    client: TestClient, login: Login, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A burst bigger than a console's queue may hold (here 1; 50,000 in production, a laptop waking
+    from sleep) drops that backlog and tells it to reload, once; it stays live on the same connection."""
+    from sqlmodel import col, select
+
+    from dispatch.console import hub
+    from dispatch.db import new_session
+    from dispatch.tickets.models import TicketLog
+
+    monkeypatch.setattr(hub, "MAX_QUEUE", 1)
+    ticket = post_call(client, login, "CALL-BURST")
+    headers = login("dispatcher")
+    with client.websocket_connect(f"/api/console/ws?token={token(headers)}&since=0") as ws:
+        assert ws.receive_json()["ticket"]["id"] == ticket
+        with new_session() as session:  # three changes committed at once, read by the hub in one batch
+            intake = session.exec(select(TicketLog).where(col(TicketLog.ticket_id) == ticket)).one()
+            session.add_all(
+                TicketLog(**intake.model_dump(exclude={"id", "note"}), note=f"批量 {n}") for n in range(3)
+            )
+            session.commit()
+        burst_end = post_call(client, login, "CALL-BURST-END")  # wakes the hub
+        reset = ws.receive_json()
+        assert reset["type"] == "reset"
+        assert reset["seq"] == client.get("/api/tickets", headers=headers).json()["last_seq"]
+        after = post_call(client, login, "CALL-AFTER-RESET")
+        live = ws.receive_json()
+        assert live["type"] == "change" and live["ticket"]["id"] == after != burst_end

@@ -87,6 +87,7 @@ export class LiveFeed {
       return;
     }
     if (msg?.type === 'reset') {
+      this.lastSeq = 0; // the reload gives the new starting point (after a restore it may be lower)
       this.handlers.onReset?.();
       return;
     }

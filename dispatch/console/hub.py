@@ -47,7 +47,7 @@ class Client:
     expires_at: float = float("inf")  # the token's `exp`: the client is closed then
     missed: tuple[int, int] | None = None  # (after, upto]: log rows to replay before the live queue
     seen: int = 0  # the client already has every row up to here (its `since` may be ahead of the hub)
-    dropped: bool = False
+    dropped: bool = False  # closed, or told to reload: a replay in progress stops
 
 
 def _read_changes(after_seq: int, upto_seq: int | None, limit: int = BATCH) -> list[Change]:
@@ -92,6 +92,11 @@ class ConsoleHub:
 
         The lock is held only to read the cursor and add the client, never across a database read."""
         client = Client(user, seen=since, expires_at=expires_at)
+        if since > self.cursor and since > await asyncio.to_thread(_read_last_seq):
+            # Ahead of the log itself (the database was restored from a backup): reload, then live.
+            client.seen = 0
+            client.queue.put_nowait({"type": "reset", "seq": self.cursor})
+            since = self.cursor
         async with self._lock:
             if self.cursor - since > MAX_BACKLOG:
                 client.queue.put_nowait({"type": "reset", "seq": self.cursor})
@@ -174,10 +179,12 @@ class ConsoleHub:
             if change.seq > client.seen and change.visible_to(client.user):
                 client.queue.put_nowait(change.message_for(client.user))
         if client.queue.qsize() > MAX_QUEUE:
-            log.warning("console client of %s too slow; dropping it", client.user.username)
-            self.clients.discard(client)
-            client.dropped = True
-            client.queue.put_nowait({"type": "reset", "seq": self.cursor})
+            # Too far behind to catch up by messages: forget them and have it reload, then go on live.
+            log.warning("console client of %s too slow; telling it to reload", client.user.username)
+            while not client.queue.empty():
+                client.queue.get_nowait()
+            client.dropped = True  # a replay in progress stops: the reload covers it
+            client.queue.put_nowait({"type": "reset", "seq": changes[-1].seq})
 
     async def _listen(self) -> None:
         while True:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import jwt
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 
 from dispatch.auth.models import User
@@ -22,7 +23,11 @@ CLOSE_UNAUTHORIZED = 4401
 def _user(token: str) -> tuple[User, float]:
     """The token's active user and when the token expires (epoch seconds)."""
     with new_session() as session:
-        return user_from_token(session, token), token_expiry(token)
+        user = user_from_token(session, token)
+    try:
+        return user, token_expiry(token)
+    except jwt.PyJWTError as exc:  # expired between the two reads
+        raise NotAuthenticated("登录已失效，请重新登录") from exc
 
 
 @router.websocket("/api/console/ws")

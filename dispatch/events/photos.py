@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import re
 import struct
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import PurePosixPath
@@ -45,6 +46,11 @@ class Photo:
     height_px: int
 
 
+# A 40-megapixel photo takes a few hundred MB while it is decoded and re-encoded: two at a time per process,
+# however many reports arrive together, so a burst of uploads cannot run the API out of memory.
+DECODING = threading.BoundedSemaphore(2)
+
+
 def check_photo(filename: str, data: bytes, *, max_bytes: int, index: int) -> Photo:
     """A Photo re-encoded from `data` if that is a JPEG/PNG/WebP image within the byte and pixel limits;
     InvalidInput naming it (field photos[index]) otherwise."""
@@ -60,7 +66,7 @@ def check_photo(filename: str, data: bytes, *, max_bytes: int, index: int) -> Ph
                 )
             _check_dimensions(filename, image.size, field=field)
             image.verify()
-        with Image.open(io.BytesIO(data)) as image:
+        with DECODING, Image.open(io.BytesIO(data)) as image:
             stored, width, height = _reencode(image, image_format)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         # Pillow's own guard (far above ours), raised while reading the header.
@@ -92,7 +98,10 @@ def _reencode(image: ImageFile.ImageFile, image_format: str) -> tuple[bytes, int
     side_px = get_settings().photo_stored_max_side_px
     if image_format == "JPEG":
         image.draft(None, (side_px, side_px))  # libjpeg decodes at 1/2, 1/4 or 1/8 when that still fits
-    upright = _storable_mode(ImageOps.exif_transpose(image), image_format)
+    source: Image.Image = image
+    if image_format != "JPEG" and max(image.size) >= 2 * side_px:
+        source = image.reduce(max(image.size) // side_px)  # shrink before the copies below, not after
+    upright = _storable_mode(ImageOps.exif_transpose(source), image_format)
     upright.thumbnail((side_px, side_px), Image.Resampling.LANCZOS)
     upright.info = {}  # encoders fall back to info for comments, ICC profiles, PNG text
     out = io.BytesIO()

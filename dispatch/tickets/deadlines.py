@@ -15,7 +15,7 @@ from dispatch.worktime import (
     add_working_time,
     deadline_for,
     missing_years,
-    working_minutes_between,
+    share_of_working_time,
     working_time_between,
 )
 
@@ -119,9 +119,9 @@ def reset_warning(ticket: Ticket, *, now: datetime) -> None:
     if ticket.deadline_at is None or ticket.dispatched_at is None:
         ticket.warn_at = None
         return
-    share = get_settings().warn_share
-    total = working_minutes_between(ticket.dispatched_at, ticket.deadline_at)
-    ticket.warn_at = add_working_minutes(ticket.dispatched_at, int(total * share))
+    ticket.warn_at = share_of_working_time(
+        ticket.dispatched_at, ticket.deadline_at, get_settings().warn_share
+    )
     if ticket.deadline_at > now:
         ticket.warning_level = WarningLevel.YELLOW if ticket.warn_at <= now else WarningLevel.NONE
 

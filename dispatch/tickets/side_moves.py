@@ -34,7 +34,11 @@ from dispatch.tickets.workflow import (
     required_text,
     with_cancelled,
 )
-from dispatch.worktime import add_working_minutes, minutes_per_working_day, working_minutes_between
+from dispatch.worktime import (
+    add_working_minutes,
+    minutes_per_working_day,
+    share_of_working_time,
+)
 
 ESCALATION_ORDER = list(EscalationLevel)
 
@@ -205,9 +209,7 @@ def add_assist(
         created_at=now,
         # Supervised like the ticket: a sign-for limit, and the yellow warning at warn_share of its span.
         sign_deadline_at=add_working_minutes(now, settings.sign_limit_working_hours * 60),
-        warn_at=add_working_minutes(
-            now, int(working_minutes_between(now, deadline_at) * settings.warn_share)
-        ),
+        warn_at=share_of_working_time(now, deadline_at, settings.warn_share),
     )
     session.add(task)
     session.flush()
