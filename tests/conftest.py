@@ -20,6 +20,7 @@ from dispatch import clock
 from dispatch.config import get_settings
 from dispatch.db import engine_for, new_session
 from dispatch.grids import locator
+from dispatch.grids import service as grid_service
 from tests.processes import Processes
 
 PG_ADMIN_URL = os.environ.get("GRID_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -116,10 +117,13 @@ def redis_db() -> Iterator[Redis]:
 
 @pytest.fixture(autouse=True)
 def _fresh_process_state() -> Iterator[None]:
+    """Per-process caches keyed by grid version id: every test's database numbers its versions anew."""
     locator._cache.clear()
+    grid_service._extents.clear()
     yield
     clock.set_clock(None)
     locator._cache.clear()
+    grid_service._extents.clear()
     get_settings.cache_clear()
 
 

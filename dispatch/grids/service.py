@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from typing import Any
 
 from shapely.geometry import shape
@@ -50,19 +49,22 @@ def names_for(session: Session, codes: set[str]) -> dict[str, str]:
     return dict(rows)
 
 
-@lru_cache(maxsize=8)
-def _district_shape(version_id: int, geometry: str, margin_deg: float) -> BaseGeometry:
-    return shape(json.loads(geometry)).buffer(margin_deg)
+_extents: dict[tuple[int, float], BaseGeometry | None] = {}
 
 
 def district_extent(session: Session, *, margin_deg: float) -> BaseGeometry | None:
-    """The district outline grown by a margin: positions outside it are refused at intake."""
+    """The district outline grown by a margin: positions outside it are refused at intake. A version's
+    shapes never change once imported, so the outline is read and buffered once per version and margin;
+    each call only asks which version is current."""
     version_id = current_version_id(session)
     if version_id is None:
         return None
-    geometry = session.exec(
-        select(Area.geometry).where(Area.version_id == version_id, Area.level == AreaLevel.DISTRICT)
-    ).first()
-    if geometry is None:
-        return None
-    return _district_shape(version_id, geometry, margin_deg)
+    key = (version_id, margin_deg)
+    if key not in _extents:
+        geometry = session.exec(
+            select(Area.geometry).where(Area.version_id == version_id, Area.level == AreaLevel.DISTRICT)
+        ).first()
+        if len(_extents) >= 8:
+            _extents.clear()
+        _extents[key] = shape(json.loads(geometry)).buffer(margin_deg) if geometry is not None else None
+    return _extents[key]
