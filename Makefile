@@ -37,8 +37,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python -m bench.locator
 	$(BIN)/python -m bench.intake
 	$(BIN)/python -m bench.grid_import
-	$(BIN)/python -m bench.pipeline
-	$(BIN)/python -m bench.pipeline --postgres
+	$(BIN)/python -m bench.run --quick --mode all
 
 clean:
 	rm -rf data .pytest_cache .mypy_cache .ruff_cache
