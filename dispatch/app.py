@@ -42,6 +42,7 @@ from dispatch.security import AuthenticateFirst, BodyLimit, SecurityHeaders
 from dispatch.stats import views as stats_views
 from dispatch.tickets import action_views
 from dispatch.tickets import views as ticket_views
+from dispatch.tickets.tasks import routing_backlog
 from dispatch.workcal import views as calendar_views
 from dispatch.workcal.service import calendar_status, local_today
 
@@ -136,11 +137,13 @@ def create_app() -> FastAPI:
     def health() -> dict[str, Any]:
         """Liveness plus whether the database and Redis answer (Redis down is degraded, not dead), and
         `warnings` an admin must act on (a missing work calendar: this year, or next year from 1 Dec), and per
-        queue the jobs waiting, the oldest one's age, retries pending and failed jobs."""
+        queue the jobs waiting, the oldest one's age, retries pending and failed jobs, and the tickets
+        waiting to be routed (one routing job takes a whole batch of them)."""
         status: dict[str, Any] = {"status": "ok", "database": "ok", "redis": "ok", "warnings": []}
         try:
             with new_session() as session:
                 session.execute(text("SELECT 1"))
+                status["routing_backlog"] = routing_backlog(session)
             status["calendar"] = calendar_status(local_today())
             status["warnings"].extend(status["calendar"]["warnings"])
         except Exception as exc:  # report, never crash the health check

@@ -1,4 +1,5 @@
-"""The only place that enqueues RQ jobs. Jobs are buffered until the transaction commits and take ids only."""
+"""The only place that enqueues RQ jobs. Callers enqueue after their transaction commits; jobs take ids or
+nothing, never objects."""
 
 from __future__ import annotations
 
@@ -12,11 +13,9 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry
 from rq.job import Job
-from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
-from sqlmodel import Session
+from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
 from dispatch.config import get_settings
-from dispatch.db import after_commit
 
 log = logging.getLogger(__name__)
 
@@ -66,15 +65,6 @@ def enqueue_periodic(func: Callable[..., object], *args: Any, ttl_s: int) -> Non
     )
 
 
-def enqueue_after_commit(session: Session, queue_name: str, func: str, *args: Any, **kwargs: Any) -> None:
-    """Enqueue once the session commits; nothing is sent if it rolls back."""
-
-    def send() -> None:
-        enqueue(queue_name, func, *args, **kwargs)
-
-    after_commit(session, send)
-
-
 def queue_stats() -> dict[str, dict[str, float | int | None]]:
     """Per queue: jobs waiting, age of the oldest in seconds, jobs waiting for a retry, failed jobs
     (raises RedisError when Redis is unreachable)."""
@@ -94,21 +84,6 @@ def queue_stats() -> dict[str, dict[str, float | int | None]]:
             "failed": FailedJobRegistry(name, connection=connection).count,
         }
     return stats
-
-
-def pending_since(queue_name: str) -> datetime | None:
-    """When the oldest job still to run on this queue was enqueued — waiting, running, or waiting for a
-    retry — or None when it has none (raises RedisError). A ticket accepted after that moment may
-    still have its job on the way."""
-    connection = redis_connection()
-    queue = get_queue(queue_name)
-    ids = [
-        *queue.get_job_ids(0, 1),
-        *StartedJobRegistry(queue_name, connection=connection).get_job_ids(),
-        *ScheduledJobRegistry(queue_name, connection=connection).get_job_ids(),  # type: ignore[no-untyped-call]
-    ]
-    times = [job.enqueued_at for job in Job.fetch_many(ids, connection=connection) if job and job.enqueued_at]
-    return min(times) if times else None
 
 
 def clock_now() -> datetime:

@@ -13,19 +13,24 @@ from tests.helpers import grids_in, inside
 def test_health_reports_queue_depth_and_oldest_age(
     client: TestClient, login: Callable[[str], dict[str, str]]
 ) -> None:
-    empty = client.get("/api/health").json()["queues"]
+    idle = client.get("/api/health").json()
+    assert idle["routing_backlog"] == {"tickets_waiting": 0, "oldest_waiting_s": None}
+    empty = idle["queues"]
     assert empty["routing"] == {"depth": 0, "oldest_age_s": None, "retrying": 0, "failed": 0}
     lon, lat = inside(grids_in("140213050")[0])
     officer = login("wgy0001")
-    for n in range(3):  # no worker runs: the routing jobs wait
+    for n in range(3):  # no worker runs: the tickets wait, and one routing job for all three
         answer = client.post(
             "/api/intake/patrol",
             headers=officer,
             data={"lon": str(lon), "lat": str(lat), "category_code": "06010", "description": f"垃圾{n}"},
         )
         assert answer.status_code == 201, answer.text
-    queues = client.get("/api/health").json()["queues"]
-    assert queues["routing"]["depth"] == 3
+    health = client.get("/api/health").json()
+    queues = health["queues"]
+    assert queues["routing"]["depth"] == 1
+    assert health["routing_backlog"]["tickets_waiting"] == 3
+    assert health["routing_backlog"]["oldest_waiting_s"] >= 0
     assert queues["routing"]["oldest_age_s"] is not None and queues["routing"]["oldest_age_s"] >= 0
     assert queues["maintenance"]["depth"] == 0
 

@@ -1,6 +1,7 @@
 """Routing retries run in the running system: a routing batch that fails (here: the database refuses
 connections) is retried by RQ after 1, 5 and 15 s, and the scheduler process moves each due retry back
-onto the routing queue. The sweep is set to once an hour, so only a retry can route the ticket."""
+onto the routing queue. The sweep is set to once an hour, so only a retry can route the ticket. And the
+sweep, run by the scheduler process, routes a ticket whose job Redis lost."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import time
 
 import psycopg
 import pytest
+from redis import Redis
 from sqlalchemy.engine import make_url
 
 from dispatch.db import new_session
+from dispatch.queues import ROUTING_QUEUE, get_queue
 from dispatch.tickets.models import Ticket, TicketState
 from tests.conftest import PG_ADMIN_URL
 from tests.processes import Processes, free_port, report_patrol, wait_healthy
@@ -56,3 +59,32 @@ def test_a_failed_routing_batch_is_retried(processes: Processes, database_url: s
             break
         time.sleep(0.5)
     assert state is TicketState.DISPATCHED, "the retry never ran"
+
+
+def test_the_sweep_routes_a_ticket_whose_job_was_lost(
+    processes: Processes, database_url: str, redis_db: Redis
+) -> None:
+    """A ticket is accepted while no worker runs, then Redis loses its queue (as in a restart) and no
+    further intake wakes routing: only the scheduler's sweep can see that the ticket still waits."""
+    processes.extra_env = {"GRID_SWEEP_INTERVAL_S": "1", "GRID_SWEEP_MIN_AGE_S": "1"}
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    processes.start("api", "api", "--port", str(port))
+    wait_healthy(base)
+    ticket_id = report_patrol(base, "06010", "暴露垃圾")
+    assert get_queue(ROUTING_QUEUE).count == 1
+    redis_db.flushdb()  # the routing job is gone
+    processes.start("worker", "worker")
+    processes.start("scheduler", "scheduler")
+
+    deadline = time.monotonic() + 30
+    state = None
+    while time.monotonic() < deadline and state is not TicketState.DISPATCHED:
+        time.sleep(0.5)
+        with new_session() as session:
+            ticket = session.get(Ticket, ticket_id)
+            state = ticket.state if ticket else None
+    assert state is TicketState.DISPATCHED, "the sweep never woke routing"
+    assert "sweep woke routing for 1 unrouted tickets" in (processes.logs / "worker.log").read_text(
+        errors="replace"
+    )

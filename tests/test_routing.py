@@ -194,3 +194,78 @@ def test_address_only_call_is_placed_by_the_gazetteer(session: Session, redis_db
     ticket = routed(session, ticket)
     assert (ticket.lon, ticket.lat) == (113.1945667, 40.0761379)  # the gazetteer's point for 御河北路1号
     assert ticket.state is TicketState.DISPATCHED and ticket.grid_code is not None
+
+
+def test_a_burst_wakes_one_routing_job_that_routes_it_all(
+    session: Session, redis_db: Redis, run_worker, ordinary_grid
+) -> None:  # type: ignore[no-untyped-def]
+    from dispatch.queues import ROUTING_QUEUE, get_queue
+
+    tickets = [patrol(session, lon=ordinary_grid[0], lat=ordinary_grid[1]) for _ in range(6)]
+    assert get_queue(ROUTING_QUEUE).count == 1  # one job for the burst, not one per ticket
+    run_worker()
+    session.expire_all()
+    assert {session.get(Ticket, t.id).state for t in tickets} == {TicketState.DISPATCHED}  # type: ignore[union-attr]
+    route_rows = session.exec(
+        select(TicketLog.id).where(
+            col(TicketLog.ticket_id).in_([t.id for t in tickets]), TicketLog.action == Action.ROUTE
+        )
+    ).all()
+    assert len(route_rows) == 6
+    later = patrol(session, lon=ordinary_grid[0], lat=ordinary_grid[1])
+    assert get_queue(ROUTING_QUEUE).count == 1  # the job has run: the next ticket wakes a new one
+    run_worker()
+    session.expire_all()
+    assert session.get(Ticket, later.id).state is TicketState.DISPATCHED  # type: ignore[union-attr]
+
+
+def test_a_full_batch_wakes_the_next_one(
+    session: Session, redis_db: Redis, run_worker, ordinary_grid, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    from dispatch.config import get_settings
+
+    monkeypatch.setattr(get_settings(), "route_batch_size", 2)
+    tickets = [patrol(session, lon=ordinary_grid[0], lat=ordinary_grid[1]) for _ in range(5)]
+    run_worker()  # 2 + 2 + 1, each full batch waking the next job
+    session.expire_all()
+    assert {session.get(Ticket, t.id).state for t in tickets} == {TicketState.DISPATCHED}  # type: ignore[union-attr]
+
+
+def test_a_ticket_that_breaks_routing_goes_to_the_manual_queue_alone(
+    session: Session, redis_db: Redis, run_worker, ordinary_grid, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    from dispatch.tickets import routing
+
+    tickets = [patrol(session, lon=ordinary_grid[0], lat=ordinary_grid[1]) for _ in range(4)]
+    poison = tickets[2].id
+    real = routing.start_clock
+
+    def breaks_on_one(s: Session, ticket: Ticket, now):  # type: ignore[no-untyped-def]
+        if ticket.id == poison:
+            raise ValueError("a bug that only this ticket triggers")
+        return real(s, ticket, now)
+
+    monkeypatch.setattr(routing, "start_clock", breaks_on_one)
+    run_worker()
+    session.expire_all()
+    states = {t.id: session.get(Ticket, t.id) for t in tickets}
+    assert [states[t.id].state for t in tickets] == [  # type: ignore[union-attr]
+        TicketState.DISPATCHED,
+        TicketState.DISPATCHED,
+        TicketState.MANUAL,
+        TicketState.DISPATCHED,
+    ]
+    assert states[poison].manual_reason == "自动派遣出错，需人工派遣"  # type: ignore[union-attr]
+
+
+def test_two_routers_take_disjoint_batches(database_url: str, session: Session, ordinary_grid) -> None:
+    from dispatch.tickets.tasks import waiting_ids
+
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite serialises writers: a second router waits instead of skipping")
+    tickets = [patrol(session, lon=ordinary_grid[0], lat=ordinary_grid[1]) for _ in range(4)]
+    ids = [t.id for t in tickets]
+    with new_session() as first, new_session() as second:
+        mine = waiting_ids(first, limit=2)  # rows locked until `first` ends
+        theirs = waiting_ids(second, limit=2)
+        assert mine == ids[:2] and theirs == ids[2:]

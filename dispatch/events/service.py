@@ -20,11 +20,10 @@ from dispatch.events.models import Event, Source
 from dispatch.events.photos import Photo, attachment_row
 from dispatch.events.schemas import HotlineIntake, PatrolIntake
 from dispatch.grids.service import district_extent
-from dispatch.queues import ROUTING_QUEUE, enqueue_after_commit
 from dispatch.tickets.models import Action, Ticket
 from dispatch.tickets.service import record, savepoint
 from dispatch.tickets.side_models import TicketReporter
-from dispatch.tickets.tasks import ROUTE_JOB
+from dispatch.tickets.tasks import wake_routing_after_commit
 
 NUMBER_PREFIX = {Source.PATROL: "WG", Source.HOTLINE: "RX"}
 
@@ -111,7 +110,7 @@ def _accept(
         if external_id is not None and (existing := _existing(session, source, external_id)) is not None:
             return existing, False
         raise
-    enqueue_after_commit(session, ROUTING_QUEUE, ROUTE_JOB, [ticket.id])
+    wake_routing_after_commit(session)
     return ticket, True
 
 
