@@ -1,9 +1,8 @@
 """Intake modes the harness can measure, and the synthetic events it sends.
 
 A mode is how events reach the system: the extra environment its processes start with and how the
-client submits one event (returning the ticket id once the system has acknowledged it durably). The
-batched mode is reserved: when it exists, give it an `env` (e.g. the setting that turns batching on)
-and a `submit` (its endpoint, if it has its own), and `--mode all` measures both in one run.
+client submits one event (returning the ticket id once the system has acknowledged it durably).
+`--mode all` measures both in one run. Routing is batched in both (one job takes every waiting ticket).
 """
 
 from __future__ import annotations
@@ -61,15 +60,16 @@ class Mode:
 MODES: dict[str, Mode] = {
     "per-event": Mode(
         name="per-event",
-        description="one HTTP request, one commit and one routing job per event (the current system)",
-        env={},
+        description="one HTTP request and one transaction per event (GRID_INTAKE_GROUP_COMMIT=false)",
+        env={"GRID_INTAKE_GROUP_COMMIT": "false"},
         submit=submit_per_event,
     ),
     "batched": Mode(
         name="batched",
-        description="batched intake (not built yet: plug its env and submit in here)",
-        env={},
-        submit=None,
+        description="one HTTP request per event, group commit: the events arriving while a commit is in "
+        "flight share the next transaction (GRID_INTAKE_GROUP_COMMIT=true, the default)",
+        env={"GRID_INTAKE_GROUP_COMMIT": "true"},
+        submit=submit_per_event,
     ),
 }
 

@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     duplicate_window_h: int = 72
 
     route_batch_size: int = 500
+    # Group commit at intake: reports arriving while a commit is in flight are written together (one
+    # transaction per group, each answered after it). Off: one transaction per report.
+    intake_group_commit: bool = True
+    intake_group_max: int = 500
     sweep_interval_s: int = 10
     sweep_min_age_s: int = 5
 

@@ -45,4 +45,4 @@ def test_a_move_commits_before_its_response_starts(
     finally:
         event.remove(Session, "after_commit", committed)
     assert answer.status_code == 200, answer.text
-    assert order[:2] == ["commit", "response"], order
+    assert "commit" in order and order[-1] == "response", order  # nothing committed after the answer

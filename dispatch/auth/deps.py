@@ -19,7 +19,11 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=Fals
 def current_user(session: SessionDep, token: Annotated[str | None, Depends(oauth2_scheme)]) -> User:
     if not token:
         raise NotAuthenticated("需要登录")
-    return user_from_token(session, token)
+    user = user_from_token(session, token)
+    # End the read: the connection goes back to the pool instead of staying with the request while it
+    # waits (group-committed intake waits for a committer that needs a connection of its own).
+    session.commit()
+    return user
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

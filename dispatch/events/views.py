@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Response, UploadFile, status
+from fastapi.concurrency import run_in_threadpool
 
 from dispatch.auth.deps import GridOfficer, HotlineStaff
+from dispatch.auth.models import User
 from dispatch.config import get_settings
-from dispatch.db import SessionDep
+from dispatch.db import new_session
 from dispatch.errors import InvalidInput
 from dispatch.events import service
+from dispatch.events.batcher import Receipt, accept_alone, batcher
 from dispatch.events.photos import Photo, check_photo
 from dispatch.events.schemas import HotlineIntake, PatrolIntake
-from dispatch.tickets.models import IntakeReceipt, Ticket
+from dispatch.tickets.models import IntakeReceipt
 from dispatch.tickets.workflow import self_resolve
 
 router = APIRouter(prefix="/api/intake", tags=["intake"])
@@ -24,13 +28,13 @@ ALREADY_RECEIVED: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _receipt(response: Response, ticket: Ticket, created: bool) -> IntakeReceipt:
-    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+def _receipt(response: Response, receipt: Receipt) -> IntakeReceipt:
+    response.status_code = status.HTTP_201_CREATED if receipt.created else status.HTTP_200_OK
     return IntakeReceipt(
-        ticket_id=ticket.id or 0,
-        number=ticket.number or "",
-        state=ticket.state,
-        duplicate_of_call=not created,
+        ticket_id=receipt.ticket_id,
+        number=receipt.number,
+        state=receipt.state,
+        duplicate_of_call=not receipt.created,
     )
 
 
@@ -55,26 +59,36 @@ def read_photos(uploads: list[UploadFile]) -> list[Photo]:
 def report_patrol(
     response: Response,
     officer: GridOfficer,
-    session: SessionDep,
     report: Annotated[PatrolIntake, Form()],
     photos: Annotated[list[UploadFile], File()] = [],  # noqa: B006 - FastAPI copies defaults
 ) -> IntakeReceipt:
     """A grid officer's report; durable before the answer, routed by a worker after commit."""
     checked = read_photos(photos)
-    ticket, created = service.accept_patrol(session, report=report, photos=checked, by=officer)
-    if created and report.self_resolved:
-        self_resolve(session, ticket=ticket, by=officer, text=report.description)
-    session.commit()
-    return _receipt(response, ticket, created)
+    if report.self_resolved:
+        return _receipt(response, _self_resolved(report, checked, officer))
+    intake = service.patrol_report(report, checked, officer)
+    if not get_settings().intake_group_commit:
+        return _receipt(response, accept_alone(intake))
+    return _receipt(response, batcher.submit(intake).result())
+
+
+def _self_resolved(report: PatrolIntake, photos: list[Photo], officer: User) -> Receipt:
+    """自行处置: accepted and closed by the officer in one transaction."""
+    with new_session() as session:
+        ticket, created = service.accept_patrol(session, report=report, photos=photos, by=officer)
+        if created:
+            self_resolve(session, ticket=ticket, by=officer, text=report.description)
+        receipt = Receipt.of(ticket, created)
+        session.commit()
+    return receipt
 
 
 @router.post(
     "/hotline", response_model=IntakeReceipt, status_code=status.HTTP_201_CREATED, responses=ALREADY_RECEIVED
 )
-def receive_hotline(
-    response: Response, staff: HotlineStaff, session: SessionDep, call: HotlineIntake
-) -> IntakeReceipt:
+async def receive_hotline(response: Response, staff: HotlineStaff, call: HotlineIntake) -> IntakeReceipt:
     """A 12345 call; re-posting the same call id answers 200 with the existing ticket."""
-    ticket, created = service.accept_hotline(session, call=call, by=staff)
-    session.commit()
-    return _receipt(response, ticket, created)
+    intake = service.hotline_report(call, staff)
+    if not get_settings().intake_group_commit:
+        return _receipt(response, await run_in_threadpool(accept_alone, intake))
+    return _receipt(response, await asyncio.wrap_future(batcher.submit(intake)))

@@ -51,33 +51,57 @@ def record(
     queues the audit row (written last, by write_log(), when the transaction commits) and wakes the
     consoles after commit.
     """
-    source = None if action is Action.INTAKE else ticket.state
-    target = TRANSITIONS.get((source, action))
-    if target is None:
-        raise InvalidTransition(
-            f"工单当前状态（{TICKET_STATE_LABELS[ticket.state]}）不允许此操作：{action.value}",
-            state=ticket.state.value,
-            allowed_actions=[a.value for a in allowed_actions(ticket.state, actor.role if actor else None)],
-        )
+    return record_many(session, tickets=[ticket], action=action, actor=actor, note=note, data=data)[0]
+
+
+def record_many(
+    session: Session,
+    *,
+    tickets: Sequence[Ticket],
+    action: Action,
+    actor: User | None,
+    note: str = "",
+    data: dict[str, Any] | None = None,
+) -> list[TicketLog]:
+    """record() for several tickets making the same move, with one flush (new tickets: one multi-row
+    insert). Every move is checked before any ticket changes."""
+    targets = []
+    for ticket in tickets:
+        source = None if action is Action.INTAKE else ticket.state
+        target = TRANSITIONS.get((source, action))
+        if target is None:
+            raise InvalidTransition(
+                f"工单当前状态（{TICKET_STATE_LABELS[ticket.state]}）不允许此操作：{action.value}",
+                state=ticket.state.value,
+                allowed_actions=[
+                    a.value for a in allowed_actions(ticket.state, actor.role if actor else None)
+                ],
+            )
+        targets.append((source, target))
     at = clock.now()
-    ticket.state = target
-    ticket.updated_at = at
-    session.add(ticket)
-    session.flush()
-    entry = TicketLog(
-        ticket_id=ticket.id or 0,
-        at=at,
-        actor_id=actor.id if actor else None,
-        actor_name=actor.full_name if actor else SYSTEM_ACTOR,
-        action=action,
-        from_state=source,
-        to_state=target,
-        note=note,
-        data=data or {},
-    )
-    session.info.setdefault(_PENDING_LOG, []).append(entry)
+    for ticket, (_, target) in zip(tickets, targets, strict=True):
+        ticket.state = target
+        ticket.updated_at = at
+    session.add_all(tickets)
+    if any(ticket.id is None for ticket in tickets):
+        session.flush()  # new tickets: their ids, for the log rows (the rest flush with the transaction)
+    entries = [
+        TicketLog(
+            ticket_id=ticket.id or 0,
+            at=at,
+            actor_id=actor.id if actor else None,
+            actor_name=actor.full_name if actor else SYSTEM_ACTOR,
+            action=action,
+            from_state=source,
+            to_state=target,
+            note=note,
+            data=dict(data or {}),
+        )
+        for ticket, (source, target) in zip(tickets, targets, strict=True)
+    ]
+    session.info.setdefault(_PENDING_LOG, []).extend(entries)
     notify_after_commit(session)
-    return entry
+    return entries
 
 
 _PENDING_LOG = "pending_log_rows"
