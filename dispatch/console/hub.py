@@ -43,7 +43,8 @@ CLOSE = "close"  # queued for a client whose login ended: the websocket closes w
 @dataclass(eq=False)
 class Client:
     user: User
-    queue: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    # JSON text of a change (encoded once for every console), or a control message (reset, close)
+    queue: asyncio.Queue[str | dict[str, Any]] = field(default_factory=asyncio.Queue)
     expires_at: float = float("inf")  # the token's `exp`: the client is closed then
     missed: tuple[int, int] | None = None  # (after, upto]: log rows to replay before the live queue
     seen: int = 0  # the client already has every row up to here (its `since` may be ahead of the hub)
@@ -105,7 +106,7 @@ class ConsoleHub:
             self.clients.add(client)
         return client
 
-    async def replay(self, client: Client) -> AsyncIterator[dict[str, Any]]:
+    async def replay(self, client: Client) -> AsyncIterator[str]:
         """The messages a joining client missed, oldest first, read a page at a time; live ones wait."""
         if client.missed is None:
             return
@@ -117,7 +118,7 @@ class ConsoleHub:
                 break
             for change in changes:
                 if change.visible_to(client.user):
-                    yield change.message_for(client.user)
+                    yield change.text_for(client.user)
             after = changes[-1].seq
         client.missed = None
 
@@ -177,7 +178,7 @@ class ConsoleHub:
     def _offer(self, client: Client, changes: list[Change]) -> None:
         for change in changes:
             if change.seq > client.seen and change.visible_to(client.user):
-                client.queue.put_nowait(change.message_for(client.user))
+                client.queue.put_nowait(change.text_for(client.user))
         if client.queue.qsize() > MAX_QUEUE:
             # Too far behind to catch up by messages: forget them and have it reload, then go on live.
             log.warning("console client of %s too slow; telling it to reload", client.user.username)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -25,6 +26,7 @@ class Change:
     reporter_id: int | None
     masked: dict[str, Any]
     caller_phone: str | None
+    texts: dict[str, str] = field(default_factory=dict, compare=False, repr=False)  # variant → JSON
 
     def visible_to(self, user: User) -> bool:
         """As the ticket lists: a department its own and co-handled tickets, hotline staff hotline tickets."""
@@ -39,11 +41,28 @@ class Change:
     def message_for(self, user: User) -> dict[str, Any]:
         """The JSON message for this user: the caller's phone unmasked only for hotline staff; a
         department the ticket left gets the move as it was then, not the ticket's later state."""
-        if user.role is Role.DEPARTMENT and user.department_id not in self.department_ids:
+        variant = self._variant(user)
+        if variant == "left":
             return self.left
-        if user.role is not Role.HOTLINE or not self.caller_phone:
+        if variant == "masked":
             return self.masked
         return {**self.masked, "ticket": {**self.masked["ticket"], "caller_phone": self.caller_phone}}
+
+    def text_for(self, user: User) -> str:
+        """message_for() encoded as JSON text, once per variant however many consoles receive it."""
+        variant = self._variant(user)
+        if variant not in self.texts:
+            self.texts[variant] = json.dumps(
+                self.message_for(user), ensure_ascii=False, separators=(",", ":")
+            )
+        return self.texts[variant]
+
+    def _variant(self, user: User) -> str:
+        if user.role is Role.DEPARTMENT and user.department_id not in self.department_ids:
+            return "left"
+        if user.role is not Role.HOTLINE or not self.caller_phone:
+            return "masked"
+        return "phone"
 
 
 def changes_after(

@@ -46,8 +46,8 @@ async def console_ws(
     WEBSOCKET_CLIENTS.inc()
     receiver = asyncio.create_task(_drain_incoming(websocket))
     try:
-        async for message in hub.replay(client):
-            await websocket.send_json(message)
+        async for text in hub.replay(client):
+            await websocket.send_text(text)
         while not receiver.done():
             getter = asyncio.create_task(client.queue.get())
             done, _ = await asyncio.wait({getter, receiver}, return_when=asyncio.FIRST_COMPLETED)
@@ -55,10 +55,13 @@ async def console_ws(
                 getter.cancel()
                 break
             message = getter.result()
-            if message.get("type") == CLOSE:  # the account was deactivated or the token expired
+            if isinstance(message, str):
+                await websocket.send_text(message)
+            elif message.get("type") == CLOSE:  # the account was deactivated or the token expired
                 await websocket.close(code=CLOSE_UNAUTHORIZED, reason="unauthorized")
                 break
-            await websocket.send_json(message)
+            else:
+                await websocket.send_json(message)
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:
