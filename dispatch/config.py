@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     intake_group_max: int = 500
     sweep_interval_s: int = 10
     sweep_min_age_s: int = 5
+    # KPI rollup: how often the scheduler folds new ticket log rows into it (queries stay exact between).
+    kpi_refresh_interval_s: int = 30
 
     @property
     def effective_database_url(self) -> str:

@@ -8,6 +8,7 @@ from dispatch.events.models import Attachment, Event
 from dispatch.gazetteer.models import AddressPoint
 from dispatch.grids.models import Area, GridVersion
 from dispatch.places.models import Place
+from dispatch.stats.models import KpiRollup, KpiTicket, KpiWatermark
 from dispatch.tickets.models import Ticket, TicketLog
 from dispatch.tickets.side_models import (
     AssistTask,
@@ -33,6 +34,9 @@ __all__ = [
     "Event",
     "ExtensionRequest",
     "GridVersion",
+    "KpiRollup",
+    "KpiTicket",
+    "KpiWatermark",
     "Notice",
     "Place",
     "RoutingRule",

@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 
 from dispatch.config import Settings
 from dispatch.queues import redis_connection
+from dispatch.stats.rollup import refresh as refresh_kpis
 from dispatch.tickets.supervision import supervise
 from dispatch.tickets.tasks import sweep_unrouted
 
@@ -44,6 +45,12 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         interval_s=lambda s: s.supervise_interval_s,
         description="督办: sign-for, yellow and red warnings, automatic 催办, escalation "
         "(GRID_SUPERVISE_INTERVAL_S)",
+    ),
+    PeriodicJob(
+        name="refresh_kpis",
+        func=refresh_kpis,
+        interval_s=lambda s: s.kpi_refresh_interval_s,
+        description="fold new ticket log rows into the KPI rollup (GRID_KPI_REFRESH_INTERVAL_S)",
     ),
 )
 

@@ -22,6 +22,7 @@ from sqlmodel import func, select
 from websockets.sync.client import ClientConnection, connect
 
 from dispatch.db import new_session
+from dispatch.stats.models import KpiRollup, KpiWatermark
 from dispatch.tickets.models import Action, TicketLog
 from tests.processes import FakeClock, Processes, free_port, receive, report_patrol, token, wait_healthy
 
@@ -53,6 +54,7 @@ def test_scheduler_warns_urges_and_escalates_once_each(processes: Processes, tmp
     processes.extra_env = {
         **fake.env(),
         "GRID_SUPERVISE_INTERVAL_S": "1",
+        "GRID_KPI_REFRESH_INTERVAL_S": "1",
         "GRID_TOKEN_TTL_S": str(7 * 86400),  # tokens are issued and checked in the faked time
     }
     port = free_port()
@@ -109,3 +111,21 @@ def test_scheduler_warns_urges_and_escalates_once_each(processes: Processes, tmp
         )
     for action in (Action.WARN_SIGN, Action.WARN_YELLOW, Action.WARN_RED, Action.URGE, Action.ESCALATE):
         assert logged[action] == 1, logged
+
+    # The scheduler also keeps the KPI rollup: every log row folded in, the ticket counted once as
+    # dispatched, on the day it was reported.
+    deadline = time.monotonic() + 10
+    while True:
+        with new_session() as session:
+            mark = session.exec(select(KpiWatermark.log_id)).one()
+            newest = session.exec(select(func.max(TicketLog.id))).one()
+            district = session.exec(
+                select(KpiRollup).where(KpiRollup.dimension == "district", KpiRollup.key == "all")
+            ).all()
+        if mark == newest or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert mark == newest
+    assert [(r.day.isoformat(), r.total, r.dispatched, r.signed) for r in district] == [
+        ("2026-12-07", 1, 1, 0)
+    ]

@@ -55,7 +55,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 
@@ -154,6 +154,14 @@ class Facts:
     satisfied: bool = False
     merged: bool = False
 
+    def bits(self) -> int:
+        """The facts as one integer, bit i for the i-th field (how dispatch.stats.rollup stores them)."""
+        return sum(1 << i for i, name in enumerate(FACT_NAMES) if getattr(self, name))
+
+    @classmethod
+    def from_bits(cls, bits: int) -> Facts:
+        return cls(**{name: bool(bits >> i & 1) for i, name in enumerate(FACT_NAMES)})
+
     def add(self, entry: TicketLog) -> None:
         """Fold in one more of the holding's rows (rows come oldest first)."""
         on_time = bool(entry.data.get("on_time", False))
@@ -179,6 +187,9 @@ class Facts:
             self.called_back, self.satisfied = True, entry.data.get("satisfaction") in SATISFIED
         elif entry.action is Action.MERGE:
             self.merged = True
+
+
+FACT_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Facts))
 
 
 def holding_facts(entries: Sequence[TicketLog], keys: Sequence[str], *, idle_key: str) -> dict[str, Facts]:
@@ -242,7 +253,7 @@ def _key(ticket: Ticket, holder: Holder, group_by: GroupBy) -> str:
             return "all"
 
 
-def _logs(session: Session, ticket_ids: list[int]) -> dict[int, list[TicketLog]]:
+def logs_of(session: Session, ticket_ids: list[int]) -> dict[int, list[TicketLog]]:
     by_ticket: dict[int, list[TicketLog]] = defaultdict(list)
     for start in range(0, len(ticket_ids), 1000):
         chunk = ticket_ids[start : start + 1000]
@@ -253,33 +264,55 @@ def _logs(session: Session, ticket_ids: list[int]) -> dict[int, list[TicketLog]]
     return by_ticket
 
 
-def compute(
+def ticket_holdings(ticket: Ticket, entries: Sequence[TicketLog], group_by: GroupBy) -> dict[str, Facts]:
+    """One ticket's holdings under `group_by`: key → the facts of its rows while that key held it."""
+    keys = [_key(ticket, holder, group_by) for holder in holders(ticket, entries)]
+    idle_key = keys[-1] if keys else _key(ticket, Holder(ticket.department_id, ticket.grid_code), group_by)
+    return holding_facts(entries, keys, idle_key=idle_key)
+
+
+def count_holdings(rows: dict[str, KpiRow], holdings: dict[str, Facts], sign: int = 1) -> None:
+    """Add (sign=-1: take away) one ticket's holdings to the rows' counts."""
+    for key, facts in holdings.items():
+        row = rows.setdefault(key, KpiRow(key=key, name=""))
+        row.counts["total"] += sign
+        for name, value in vars(facts).items():
+            row.counts[name] += sign * int(value)
+
+
+def count_from_log(
+    session: Session, rows: dict[str, KpiRow], *, group_by: GroupBy, date_from: datetime, date_to: datetime
+) -> None:
+    """Add the holdings of tickets created in [date_from, date_to), replayed from their log."""
+    tickets = session.exec(
+        select(Ticket).where(col(Ticket.created_at) >= date_from, col(Ticket.created_at) < date_to)
+    ).all()
+    by_ticket = logs_of(session, [t.id for t in tickets if t.id is not None])
+    for ticket in tickets:
+        count_holdings(rows, ticket_holdings(ticket, by_ticket[ticket.id or 0], group_by))
+
+
+def compute_from_log(
     session: Session, *, group_by: GroupBy, date_from: datetime, date_to: datetime
 ) -> list[dict[str, object]]:
-    """KPI rows for tickets created in [date_from, date_to), one row per group, sorted by key.
+    """KPI rows for tickets created in [date_from, date_to), one row per group, sorted by key, replayed
+    from the log alone (the reference the rollup in dispatch.stats.rollup must agree with).
 
     Each fact counts for the department (street, community, grid) that held the ticket when it happened;
     the unit is a holding, one per (ticket, key), so `total` is the tickets a key held. Example: routed
     to A, returned by A, redispatched to B, closed by B → A: dispatched 1, returned 1; B: dispatched 1,
     signed 1, closed 1. District and category count each ticket once. The module docstring has the rule.
     """
-    tickets = session.exec(
-        select(Ticket).where(col(Ticket.created_at) >= date_from, col(Ticket.created_at) < date_to)
-    ).all()
-    by_ticket = _logs(session, [t.id for t in tickets if t.id is not None])
     rows: dict[str, KpiRow] = {}
-    for ticket in tickets:
-        entries = by_ticket[ticket.id or 0]
-        keys = [_key(ticket, holder, group_by) for holder in holders(ticket, entries)]
-        current = Holder(ticket.department_id, ticket.grid_code)
-        idle_key = keys[-1] if keys else _key(ticket, current, group_by)
-        for key, facts in holding_facts(entries, keys, idle_key=idle_key).items():
-            row = rows.setdefault(key, KpiRow(key=key, name=""))
-            row.counts["total"] += 1
-            for name, value in vars(facts).items():
-                row.counts[name] += int(value)
-    _name_rows(session, group_by, rows)
-    return [rows[k].as_dict() for k in sorted(rows)]
+    count_from_log(session, rows, group_by=group_by, date_from=date_from, date_to=date_to)
+    return named_rows(session, group_by, rows)
+
+
+def named_rows(session: Session, group_by: GroupBy, rows: dict[str, KpiRow]) -> list[dict[str, object]]:
+    """The rows as the API shows them: named, sorted by key, without keys no holding is left in."""
+    kept = {key: row for key, row in rows.items() if row.counts["total"]}
+    _name_rows(session, group_by, kept)
+    return [kept[k].as_dict() for k in sorted(kept)]
 
 
 def _name_rows(session: Session, group_by: GroupBy, rows: dict[str, KpiRow]) -> None:

@@ -12,7 +12,8 @@ from dispatch.db import SessionDep
 from dispatch.errors import InvalidInput
 from dispatch.inputs import LocalDateTime
 from dispatch.stats.export import to_csv, to_xlsx
-from dispatch.stats.service import GroupBy, compute, grid_counts
+from dispatch.stats.rollup import compute
+from dispatch.stats.service import GroupBy, grid_counts
 
 router = APIRouter(prefix="/api/stats", tags=["stats"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
