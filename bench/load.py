@@ -225,15 +225,20 @@ def summarize_requests(sent: list[Sent], start_at: float, censor_at: float, span
 
 
 # -- KPI reads --------------------------------------------------------------------------------------
-async def kpi_reads(client: httpx.AsyncClient, base: str, token: str, repeats: int) -> dict[str, Any]:
-    """GET /api/stats/kpis for every grouping, one at a time, over the day the tickets were made."""
+async def kpi_reads(
+    client: httpx.AsyncClient, base: str, token: str, repeats: int, period: tuple[str, str] | None = None
+) -> dict[str, Any]:
+    """GET /api/stats/kpis for every grouping, one at a time, over `period` (Beijing ISO times; by
+    default the day the tickets were made)."""
     from datetime import datetime, timedelta
     from zoneinfo import ZoneInfo
 
-    today = datetime.now(ZoneInfo("Asia/Shanghai")).replace(
-        tzinfo=None, hour=0, minute=0, second=0, microsecond=0
-    )
-    params = {"date_from": today.isoformat(), "date_to": (today + timedelta(days=1)).isoformat()}
+    if period is None:
+        today = datetime.now(ZoneInfo("Asia/Shanghai")).replace(
+            tzinfo=None, hour=0, minute=0, second=0, microsecond=0
+        )
+        period = (today.isoformat(), (today + timedelta(days=1)).isoformat())
+    params = {"date_from": period[0], "date_to": period[1]}
     headers = {"Authorization": f"Bearer {token}"}
     latencies: dict[str, list[float]] = {}
     failures = 0

@@ -108,6 +108,18 @@ def markdown_table(result: dict[str, Any]) -> str:
                 + _cells(k["latency"])
                 + f" | {k['failures']} failures |"
             )
+        if h := runs.get("history"):
+            loaded = h["load"]
+            for span in ("year", "month"):
+                k = h[span]
+                lines.append(
+                    f"| KPI reads over a {span} of history (6 groupings) | {k['requests']} requests, 1 at a "
+                    f"time, {h['tickets_in_database']:,} tickets | – "
+                    + _cells(k["latency"])
+                    + f" | {k['failures']} failures; by department p50 "
+                    f"{_ms(k['by_group']['department'], 'p50_ms')} ms; "
+                    f"loaded {loaded['tickets']:,} in {loaded['total_s']} s |"
+                )
         lines += ["", "CPU (share of one core; `machine` = share of all cores):", ""]
         lines += _cpu_table(runs)
         lines.append("")
@@ -125,6 +137,7 @@ def _cpu_table(runs: dict[str, Any]) -> list[str]:
         "steady": runs.get("steady", {}).get("cpu"),
         "fan-out": runs.get("fanout", {}).get("cpu"),
         "kpis": runs.get("kpis", {}).get("cpu"),
+        "history kpis": runs.get("history", {}).get("cpu"),
     }
     present = {name: cpu for name, cpu in columns.items() if cpu}
     roles = sorted({role for cpu in present.values() for role in cpu}, key=lambda r: (r == "machine", r))

@@ -36,6 +36,7 @@ QUICK = {
     "fanout_rate": 25.0,
     "fanout_duration": 8.0,
     "kpi_repeats": 3,
+    "history_tickets": 300_000,
     "drain_timeout": 60.0,
 }
 
@@ -61,7 +62,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--drain-timeout", type=float, default=180.0, help="longest wait for answers/routing, s"
     )
     parser.add_argument(
-        "--runs", default="throughput,steady,fanout,kpis", help="comma-separated subset of the runs"
+        "--history-tickets",
+        type=int,
+        default=24_000_000,
+        help="history run: tickets of a year COPY-loaded before the year's KPI reads",
+    )
+    parser.add_argument(
+        "--runs",
+        default="throughput,steady,fanout,kpis,history",
+        help="comma-separated subset of the runs (history runs once, with the last mode)",
     )
     parser.add_argument("--redis-url", default="", help="use (and flush) this Redis instead of a private one")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON and PNG go")
@@ -79,7 +88,9 @@ def _token(base: str, username: str) -> str:
     return str(answer.json()["access_token"])
 
 
-async def run_mode(mode: Mode, args: argparse.Namespace, stack: Stack, figures: dict[str, Any]) -> None:
+async def run_mode(
+    mode: Mode, args: argparse.Namespace, stack: Stack, figures: dict[str, Any], *, last: bool
+) -> None:
     """Every selected run against one started stack, in order; each run's figures into `figures` as it
     finishes (so a failure later keeps them)."""
     assert mode.submit is not None
@@ -120,6 +131,13 @@ async def run_mode(mode: Mode, args: argparse.Namespace, stack: Stack, figures: 
     if "kpis" in runs:
         _say(f"[{mode.name}] KPI reads: {args.kpi_repeats} × 6 groupings")
         figures["kpis"] = await scenarios.kpis(target, repeats=args.kpi_repeats)
+    if "history" in runs and last:
+        _say(
+            f"[{mode.name}] history: COPY {args.history_tickets:,} tickets of a year, then KPI reads over it"
+        )
+        figures["history"] = await scenarios.kpi_history(
+            target, tickets=args.history_tickets, repeats=args.kpi_repeats
+        )
 
 
 def _say(text: str) -> None:
@@ -149,10 +167,9 @@ def main(argv: list[str] | None = None) -> None:
         "skipped_modes": {name: MODES[name].description for name in unbuilt},
     }
     try:
-        for name in wanted:
-            mode = MODES[name]
-            if mode.submit is not None:
-                _run_stack(mode, args, result)
+        built = [name for name in wanted if MODES[name].submit is not None]
+        for name in built:
+            _run_stack(MODES[name], args, result, last=name == built[-1])
     except BaseException as exc:
         result["error"] = f"{type(exc).__name__}: {exc}"[:2000]
         raise
@@ -160,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
         _write(result, args.out, stamp)
 
 
-def _run_stack(mode: Mode, args: argparse.Namespace, result: dict[str, Any]) -> None:
+def _run_stack(mode: Mode, args: argparse.Namespace, result: dict[str, Any], *, last: bool) -> None:
     stack = Stack(
         api_procs=args.api_procs, workers=args.workers, redis_url=args.redis_url, extra_env=mode.env
     )
@@ -173,7 +190,7 @@ def _run_stack(mode: Mode, args: argparse.Namespace, result: dict[str, Any]) -> 
         _say(f"[{mode.name}] ready in {time.perf_counter() - setup_started:.1f} s ({stack.database})")
         result.setdefault("machine", report.machine_facts(stack.redis_url))
         figures = result["modes"].setdefault(mode.name, {})
-        asyncio.run(run_mode(mode, args, stack, figures))
+        asyncio.run(run_mode(mode, args, stack, figures, last=last))
     finally:
         stack.stop()
 

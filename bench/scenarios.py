@@ -1,5 +1,6 @@
-"""The four runs of `bench.run`, each against a started Stack, each returning its figures as a dict:
-throughput (closed loop), steady-rate latency (open loop), console fan-out, KPI reads."""
+"""The runs of `bench.run`, each against a started Stack, each returning its figures as a dict:
+throughput (closed loop), steady-rate latency (open loop), console fan-out, KPI reads, and KPI reads
+over a loaded year of history."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from bench import history
 from bench.load import (
     MAX_IN_FLIGHT,
     ROUTED,
@@ -22,6 +24,8 @@ from bench.load import (
 )
 from bench.modes import EventMaker, Submit
 from bench.stack import Stack, rss_kib
+
+HISTORY_YEAR = 2025
 
 
 @dataclass
@@ -194,3 +198,24 @@ async def kpis(target: Target, *, repeats: int) -> dict[str, Any]:
         result = await kpi_reads(client, stack.bases[0], target.dispatcher_token, repeats)
     tickets = stack.sql("SELECT count(*) FROM ticket")[0][0]
     return {**result, "tickets_in_database": tickets, "cpu": stack.cpu_use(cpu_before, stack.cpu_snapshot())}
+
+
+async def kpi_history(target: Target, *, tickets: int, repeats: int) -> dict[str, Any]:
+    """COPY a year of `tickets` historical tickets (bench.history), then KPI reads over that year and
+    over one month of it, by every grouping, one request at a time."""
+    stack = target.stack
+    loaded = await asyncio.to_thread(history.load, stack.database_url, tickets=tickets, year=HISTORY_YEAR)
+    year = (f"{HISTORY_YEAR}-01-01T00:00:00", f"{HISTORY_YEAR + 1}-01-01T00:00:00")
+    month = (f"{HISTORY_YEAR}-06-01T00:00:00", f"{HISTORY_YEAR}-07-01T00:00:00")
+    cpu_before = stack.cpu_snapshot()
+    async with http_client(4) as client:
+        over_year = await kpi_reads(client, stack.bases[0], target.dispatcher_token, repeats, year)
+        over_month = await kpi_reads(client, stack.bases[0], target.dispatcher_token, repeats, month)
+    in_database = stack.sql("SELECT count(*) FROM ticket")[0][0]
+    return {
+        "load": loaded,
+        "tickets_in_database": in_database,
+        "year": over_year,
+        "month": over_month,
+        "cpu": stack.cpu_use(cpu_before, stack.cpu_snapshot()),
+    }
