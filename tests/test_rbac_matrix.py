@@ -174,6 +174,12 @@ def _hotline_call(w: World, t: int) -> Call:
     return Call("/api/intake/hotline", json=body)
 
 
+def _hotline_batch(w: World, t: int) -> Call:
+    call = _hotline_call(w, t).json
+    assert call is not None
+    return Call("/api/intake/hotline/batch", json={"calls": [{**call, "call_id": "RBAC-MATRIX-BATCH"}]})
+
+
 def _patrol(w: World, t: int) -> Call:
     lon, lat = inside(grids_in("140213050")[1])
     data = {
@@ -229,6 +235,7 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("POST", "/api/intake/hotline"): Endpoint(
         frozenset({Role.HOTLINE, Role.ADMIN}), _hotline_call, ok=frozenset({200, 201})
     ),
+    ("POST", "/api/intake/hotline/batch"): Endpoint(frozenset({Role.HOTLINE, Role.ADMIN}), _hotline_batch),
     ("GET", "/api/tickets/similar"): Endpoint(
         frozenset({Role.HOTLINE, Role.DISPATCHER, Role.SHIFT_LEAD, Role.GRID_OFFICER}),
         _similar,

@@ -269,3 +269,60 @@ def test_two_routers_take_disjoint_batches(database_url: str, session: Session, 
         mine = waiting_ids(first, limit=2)  # rows locked until `first` ends
         theirs = waiting_ids(second, limit=2)
         assert mine == ids[:2] and theirs == ids[2:]
+
+
+def test_a_batch_suggests_the_duplicates_each_ticket_would_find_alone(
+    session: Session, redis_db: Redis, ordinary_grid
+) -> None:
+    """Routing suggests duplicates for a whole batch with two queries; what it stores for each ticket is
+    what the one-ticket search (the hotline desk's hints) finds: same category within the radius (from
+    ~50 to ~400 m apart here), or the same caller about the same address, nearest first."""
+    import random
+
+    from dispatch.tickets.duplicates import find_candidates
+    from dispatch.tickets.side_models import DuplicateSuggestion
+    from tests.helpers import hotline
+
+    rng = random.Random(7)
+    lon0, lat0 = ordinary_grid
+    tickets = []
+    for n in range(40):
+        lon, lat = lon0 + rng.uniform(-0.003, 0.003), lat0 + rng.uniform(-0.002, 0.002)
+        category = rng.choice(["06010", "06012"])
+        if n % 3:
+            tickets.append(patrol(session, lon=lon, lat=lat, category=category))
+        else:
+            address = rng.choice(["御河西路12号", "御河西路 12 號", "御河北路1号"])
+            phone = rng.choice(["13812345678", "13900001111"])
+            where = {"lon": lon, "lat": lat} if n % 2 else {}
+            tickets.append(
+                hotline(
+                    session,
+                    call_id=f"DUP-{n}",
+                    caller_phone=phone,
+                    address=address,
+                    category_code=category,
+                    **where,
+                )
+            )
+    ids = [t.id or 0 for t in tickets]
+    with new_session() as router:
+        route_batch(router, ids)
+        router.commit()
+    session.expire_all()
+    stored: dict[int, list[tuple[int, float | None, bool]]] = {i: [] for i in ids}
+    for s in session.exec(select(DuplicateSuggestion).order_by(col(DuplicateSuggestion.id))):
+        stored[s.ticket_id].append((s.candidate_id, s.distance_m, s.same_caller))
+    for ticket in session.exec(select(Ticket).where(col(Ticket.id).in_(ids))):
+        alone = find_candidates(
+            session,
+            category_code=ticket.category_code,
+            lon=ticket.lon,
+            lat=ticket.lat,
+            caller_phone=ticket.caller_phone,
+            address=ticket.address,
+            exclude_id=ticket.id,
+        )
+        assert stored[ticket.id or 0] == [(c.ticket.id, c.distance_m, c.same_caller) for c in alone]
+    assert sum(map(len, stored.values())) > 40  # the seed makes plenty of both kinds
+    assert any(caller for found in stored.values() for _, _, caller in found)

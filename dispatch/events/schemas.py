@@ -85,3 +85,19 @@ class HotlineIntake(BaseModel):
         if not address and info.data.get("lat") is None and info.data.get("lon") is None:
             raise ValueError("give an address or a position (lon, lat)")
         return address
+
+
+BATCH_MAX = 500
+
+
+class HotlineBatch(BaseModel):
+    """Calls sent together — a call-centre system catching up after an outage, the city platform
+    replaying a backlog. Each item is what POST /api/intake/hotline takes, checked on its own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    calls: list[dict[str, Any]] = Field(
+        min_length=1,
+        max_length=BATCH_MAX,
+        description="每项与 POST /api/intake/hotline 的请求体相同（HotlineIntake），逐项校验、逐项受理",
+    )

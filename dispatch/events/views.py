@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import Future
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Response, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
+from pydantic import ValidationError
 
 from dispatch.auth.deps import GridOfficer, HotlineStaff
 from dispatch.auth.models import User
 from dispatch.config import get_settings
 from dispatch.db import new_session
-from dispatch.errors import InvalidInput
+from dispatch.errors import DispatchError, InvalidInput
 from dispatch.events import service
-from dispatch.events.batcher import Receipt, accept_alone, batcher
+from dispatch.events.batcher import Pending, Receipt, accept_alone, batcher, commit_group
 from dispatch.events.photos import Photo, check_photo
-from dispatch.events.schemas import HotlineIntake, PatrolIntake
-from dispatch.tickets.models import IntakeReceipt
+from dispatch.events.schemas import HotlineBatch, HotlineIntake, PatrolIntake
+from dispatch.tickets.models import BatchItemReceipt, BatchReceipt, IntakeReceipt
 from dispatch.tickets.workflow import self_resolve
 
 router = APIRouter(prefix="/api/intake", tags=["intake"])
@@ -92,3 +94,62 @@ async def receive_hotline(response: Response, staff: HotlineStaff, call: Hotline
     if not get_settings().intake_group_commit:
         return _receipt(response, await run_in_threadpool(accept_alone, intake))
     return _receipt(response, await asyncio.wrap_future(batcher.submit(intake)))
+
+
+@router.post("/hotline/batch", response_model=BatchReceipt)
+async def receive_hotline_batch(staff: HotlineStaff, batch: HotlineBatch) -> BatchReceipt:
+    """Up to 500 12345 calls in one request, e.g. a call-centre system catching up after an outage.
+
+    Each call is checked and accepted on its own: the answer (200) lists, in order, 201 for a new
+    ticket, 200 for a call id already received (its first ticket), or the error refusing that call
+    (`detail`, `field` such as `calls.3.caller_phone`). It comes once every accepted call is committed,
+    in one transaction when they all pass (one by one if that transaction fails). Re-sending the batch
+    is safe: call ids already received answer 200.
+    """
+    results: dict[int, BatchItemReceipt] = {}
+    group: list[Pending] = []
+    indexes: list[int] = []
+    for index, raw in enumerate(batch.calls):
+        try:
+            call = HotlineIntake.model_validate(raw)
+        except ValidationError as exc:
+            results[index] = _refused_item(index, exc)
+            continue
+        group.append((service.hotline_report(call, staff), Future()))
+        indexes.append(index)
+    if group:
+        await run_in_threadpool(commit_group, group)
+    for index, (_, future) in zip(indexes, group, strict=True):
+        error = future.exception()
+        if error is None:
+            receipt = future.result()
+            results[index] = BatchItemReceipt(
+                index=index,
+                status=201 if receipt.created else 200,
+                ticket_id=receipt.ticket_id,
+                number=receipt.number,
+                state=receipt.state,
+                duplicate_of_call=not receipt.created,
+            )
+        elif isinstance(error, DispatchError):
+            field = f"calls.{index}.{error.field}" if error.field else f"calls.{index}"
+            results[index] = BatchItemReceipt(
+                index=index, status=error.status, detail=error.message, field=field
+            )
+        else:
+            raise error  # the database failed even call by call: nothing here can be answered
+    items = [results[i] for i in range(len(batch.calls))]
+    return BatchReceipt(
+        accepted=sum(i.status == 201 for i in items),
+        already_received=sum(i.status == 200 for i in items),
+        refused=sum(i.status >= 400 for i in items),
+        results=items,
+    )
+
+
+def _refused_item(index: int, exc: ValidationError) -> BatchItemReceipt:
+    """A call that is not a valid HotlineIntake, named as the single-call endpoint would name it."""
+    errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    fields = [".".join(str(p) for p in ("calls", index, *e["loc"])) for e in errors]
+    summary = "; ".join(f"{f}: {e['msg']}" for f, e in zip(fields, errors, strict=True))
+    return BatchItemReceipt(index=index, status=422, detail=f"输入有误 — {summary}", field=fields[0])

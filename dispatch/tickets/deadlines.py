@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import event
 from sqlmodel import Session, col, select
 
 from dispatch.catalog.models import ANY_CATEGORY, Category, LimitUnit, TimeLimit, Urgency
@@ -53,14 +55,7 @@ def applied_limit(session: Session, ticket: Ticket) -> AppliedLimit | None:
     urgency = URGENCY_LABELS[ticket.urgency]
     chain = _category_chain(session, ticket.category_code)
     if ticket.request_type is not None:
-        rows = {
-            row.category_code: row
-            for row in session.exec(
-                select(TimeLimit).where(
-                    TimeLimit.request_type == ticket.request_type, TimeLimit.urgency == ticket.urgency
-                )
-            )
-        }
+        rows = _request_limits(session, ticket)
         for category in [*chain, None]:
             row = rows.get(category.code if category else ANY_CATEGORY)
             if row is not None:
@@ -74,6 +69,32 @@ def applied_limit(session: Session, ticket: Ticket) -> AppliedLimit | None:
         if category.limit_normal:
             return AppliedLimit(category.limit_normal, category.limit_normal_unit, f"{name} · 一般")
     return None
+
+
+_LIMITS = "request_time_limits"
+
+
+def _request_limits(session: Session, ticket: Ticket) -> dict[str, TimeLimit]:
+    """The request-type limits for the ticket's type and urgency by category code, read once per
+    transaction (routing a batch asks for the same few sets hundreds of times)."""
+    cache: dict[tuple[str, str], dict[str, TimeLimit]] = session.info.setdefault(_LIMITS, {})
+    key = (str(ticket.request_type), str(ticket.urgency))
+    if key not in cache:
+        cache[key] = {
+            row.category_code: row
+            for row in session.exec(
+                select(TimeLimit).where(
+                    TimeLimit.request_type == ticket.request_type, TimeLimit.urgency == ticket.urgency
+                )
+            )
+        }
+    return cache[key]
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_limits(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:
+        session.info.pop(_LIMITS, None)
 
 
 def _category_chain(session: Session, code: str | None) -> list[Category]:

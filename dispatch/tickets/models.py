@@ -250,6 +250,29 @@ class IntakeReceipt(BaseModel):
     duplicate_of_call: bool = False
 
 
+class BatchItemReceipt(BaseModel):
+    """One call of a batch: 201 accepted as a new ticket, 200 already received (the first ticket),
+    or the error that refused it (`detail`, `field`) — refusing one call never refuses the others."""
+
+    index: int
+    status: int
+    ticket_id: int | None = None
+    number: str | None = None
+    state: TicketState | None = None
+    duplicate_of_call: bool = False
+    detail: str | None = None
+    field: str | None = None
+
+
+class BatchReceipt(BaseModel):
+    """What a batch intake answers once every call it accepted is committed."""
+
+    accepted: int
+    already_received: int
+    refused: int
+    results: list[BatchItemReceipt]
+
+
 class TicketQuery(BaseModel):
     """Filters of a workbench or console list."""
 
