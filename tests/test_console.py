@@ -276,3 +276,31 @@ def test_a_console_too_slow_to_keep_up_reloads_and_stays_live(
         after = post_call(client, login, "CALL-AFTER-RESET")
         live = ws.receive_json()
         assert live["type"] == "change" and live["ticket"]["id"] == after != burst_end
+
+
+def test_batch_consoles_get_waiting_changes_as_one_array_in_order(
+    client: TestClient, login: Login, run_worker: Callable[[], None]
+) -> None:
+    """batch=1 (what the pages ask for): the changes waiting for a console come in one frame, as an
+    array, in sequence order, the same messages a one-per-frame console gets; a reset still comes alone."""
+    calls = [post_call(client, login, f"CALL-BATCH-{n}") for n in range(5)]
+    run_worker()  # five route (or manual) rows after the five intake rows
+    headers = login("dispatcher")
+    base = f"/api/console/ws?token={token(headers)}"
+    url = f"{base}&since=0"
+    with client.websocket_connect(url) as single:
+        one_by_one = [single.receive_json() for _ in range(10)]
+    with client.websocket_connect(f"{url}&batch=1") as batched:
+        frame = batched.receive_json()
+        assert isinstance(frame, list)
+        got = list(frame)
+        while len(got) < 10:  # the replay is read in pages: a page or more per frame
+            got += batched.receive_json()
+        assert got == one_by_one
+        assert [m["seq"] for m in got] == sorted(m["seq"] for m in got)
+        assert {m["ticket"]["id"] for m in got} == set(calls)
+        live = post_call(client, login, "CALL-BATCH-LIVE")
+        (change,) = batched.receive_json()
+        assert (change["ticket"]["id"], change["action"]) == (live, "intake")
+    with client.websocket_connect(f"{base}&batch=1&since={got[-1]['seq'] + 10_000}") as ahead:
+        assert ahead.receive_json()["type"] == "reset"  # a control message, not in an array

@@ -1,8 +1,8 @@
 // 调度台 (dispatch console): grid map + live ticket queue.
 //
 // Start-up: GET api/tickets?limit=200 → remember `last_seq` → open the websocket
-// api/console/ws?token=…&since=<last seq>. Every "change" message with a seq we
-// have not applied yet upserts its ticket in the list, the counters and the map.
+// api/console/ws?token=…&since=<last seq>&batch=1 (the changes waiting for us come as one
+// array per frame). Every "change" message with a seq we have not applied yet upserts its ticket in the list, the counters and the map.
 // Leaflet is loaded as a classic script before this module (global `L`).
 
 import {
@@ -735,12 +735,17 @@ async function loadTickets() {
 }
 
 function applyMessage(raw) {
-  let msg;
+  let parsed;
   try {
-    msg = JSON.parse(raw);
+    parsed = JSON.parse(raw);
   } catch {
     return;
   }
+  // batch=1: the changes waiting for this console arrive together, as an array.
+  for (const msg of Array.isArray(parsed) ? parsed : [parsed]) applyOne(msg);
+}
+
+function applyOne(msg) {
   if (msg?.type === 'reset') {
     // The server could not replay everything we missed (too far behind): reload the list.
     clearTickets();
@@ -767,7 +772,7 @@ function connect() {
     expireSession();
     return;
   }
-  const ws = new WebSocket(wsUrl('api/console/ws', { token, since: state.lastSeq }));
+  const ws = new WebSocket(wsUrl('api/console/ws', { token, since: state.lastSeq, batch: 1 }));
   state.ws = ws;
   ws.addEventListener('open', () => {
     if (state.ws !== ws) return;

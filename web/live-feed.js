@@ -50,7 +50,7 @@ export class LiveFeed {
       return;
     }
     this.handlers.onStatus?.('connecting');
-    const ws = new WebSocket(wsUrl('api/console/ws', { token, since: this.lastSeq }));
+    const ws = new WebSocket(wsUrl('api/console/ws', { token, since: this.lastSeq, batch: 1 }));
     this.ws = ws;
     let openedAt = 0;
     ws.addEventListener('open', () => {
@@ -80,12 +80,17 @@ export class LiveFeed {
   }
 
   apply(raw) {
-    let msg;
+    let parsed;
     try {
-      msg = JSON.parse(raw);
+      parsed = JSON.parse(raw);
     } catch {
       return;
     }
+    // batch=1: the changes waiting for this page arrive together, as an array.
+    for (const msg of Array.isArray(parsed) ? parsed : [parsed]) this.applyOne(msg);
+  }
+
+  applyOne(msg) {
     if (msg?.type === 'reset') {
       this.lastSeq = 0; // the reload gives the new starting point (after a restore it may be lower)
       this.handlers.onReset?.();
