@@ -20,6 +20,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from dispatch import apidocs, observability, openapi
 from dispatch.auth import views as auth_views
+from dispatch.auth.cache import UserVersions
 from dispatch.auth.service import token_is_valid
 from dispatch.catalog import admin_views as catalog_admin_views
 from dispatch.catalog import explain_views
@@ -75,8 +76,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     hub = ConsoleHub()
     await hub.start()
     app.state.console_hub = hub
+    versions = UserVersions(get_settings().effective_redis_url)  # dispatch.auth.cache
+    app.state.user_versions = versions
     yield
     await hub.stop()
+    await versions.close()
 
 
 def create_app() -> FastAPI:

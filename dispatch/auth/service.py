@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
 from datetime import timedelta
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Any
 
 import jwt
@@ -11,8 +14,10 @@ from pwdlib import PasswordHash
 from sqlmodel import Session, select
 
 from dispatch import clock
+from dispatch.auth.cache import UserVersions, cached_user
 from dispatch.auth.models import User
 from dispatch.config import get_settings
+from dispatch.db import new_session
 from dispatch.errors import NotAuthenticated
 
 _hasher = PasswordHash.recommended()
@@ -51,14 +56,36 @@ def issue_token(user: User) -> str:
 
 def user_from_token(session: Session, token: str) -> User:
     """The active user a valid token names, or NotAuthenticated (a token must expire: `exp` is required)."""
-    try:
-        user_id = int(_claims(token)["sub"])
-    except (jwt.PyJWTError, KeyError, ValueError) as exc:
-        raise NotAuthenticated("登录已失效，请重新登录") from exc
-    user = session.get(User, user_id)
+    user = session.get(User, _user_id(token))
     if user is None or not user.active:
         raise NotAuthenticated("登录已失效，请重新登录")
     return user
+
+
+async def current_user_for(token: str, versions: UserVersions | None) -> User:
+    """What user_from_token answers, without a database read when the cache may answer: the token's
+    expiry is checked on every call; the account comes from dispatch.auth.cache, which sees a
+    deactivation or a role change committed in any process by the next request (given the app's
+    `versions`; without them, every call reads the database)."""
+    user = await cached_user(_user_id(token), load=_active_user, versions=versions)
+    if user is None:
+        raise NotAuthenticated("登录已失效，请重新登录")
+    return user
+
+
+def _user_id(token: str) -> int:
+    try:
+        return int(_claims(token)["sub"])
+    except (jwt.PyJWTError, KeyError, ValueError) as exc:
+        raise NotAuthenticated("登录已失效，请重新登录") from exc
+
+
+def _active_user(user_id: int) -> User | None:
+    """The user as stored now, if active, read in a short transaction of its own (detached)."""
+    with new_session() as session:
+        user = session.get(User, user_id)
+        session.commit()
+    return user if user is not None and user.active else None
 
 
 def token_expiry(token: str) -> float:
@@ -76,8 +103,27 @@ def token_is_valid(token: str) -> bool:
     return True
 
 
-def _claims(token: str) -> dict[str, Any]:
-    """The token's claims if this server signed it and it has not expired (raises jwt.PyJWTError)."""
-    return jwt.decode(
-        token, get_settings().secret_key, algorithms=[_ALGORITHM], options={"require": ["exp", "sub"]}
+_VERIFIED_MAX = 4096
+_verified: dict[tuple[str, str], Mapping[str, Any]] = {}  # (secret, token): claims of a valid signature
+
+
+def _claims(token: str) -> Mapping[str, Any]:
+    """The token's claims if this server signed it and it has not expired (raises jwt.PyJWTError).
+
+    A token whose signature was checked once (under the current secret) is not checked again; only its
+    expiry is, as PyJWT checks it (`exp` must lie after now). A request checks its token twice (before
+    its body is read, then in current_user), and a client sends the same token for hours."""
+    secret = get_settings().secret_key
+    claims = _verified.get((secret, token))
+    if claims is not None:
+        if claims["exp"] > time.time():
+            return claims
+        _verified.pop((secret, token), None)
+        raise jwt.ExpiredSignatureError("Signature has expired")
+    claims = MappingProxyType(
+        jwt.decode(token, secret, algorithms=[_ALGORITHM], options={"require": ["exp", "sub"]})
     )
+    if len(_verified) >= _VERIFIED_MAX:
+        _verified.clear()
+    _verified[(secret, token)] = claims
+    return claims

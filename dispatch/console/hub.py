@@ -140,6 +140,9 @@ class ConsoleHub:
         while True:
             async with self._lock:
                 self._close_expired()
+                if not self.clients:  # nobody to deliver to: move the cursor, read no changes
+                    self.cursor = max(self.cursor, await asyncio.to_thread(_read_last_seq))
+                    return
                 changes = await asyncio.to_thread(_read_changes, self.cursor, None)
                 if not changes:
                     return
