@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import event
 from sqlmodel import Session, col, select
 
 from dispatch.catalog.models import ANY_CATEGORY, Category, LimitUnit, TimeLimit, Urgency
@@ -74,27 +74,34 @@ def applied_limit(session: Session, ticket: Ticket) -> AppliedLimit | None:
 _LIMITS = "request_time_limits"
 
 
-def _request_limits(session: Session, ticket: Ticket) -> dict[str, TimeLimit]:
-    """The request-type limits for the ticket's type and urgency by category code, read once per
-    transaction (routing a batch asks for the same few sets hundreds of times)."""
-    cache: dict[tuple[str, str], dict[str, TimeLimit]] = session.info.setdefault(_LIMITS, {})
-    key = (str(ticket.request_type), str(ticket.urgency))
-    if key not in cache:
-        cache[key] = {
-            row.category_code: row
-            for row in session.exec(
-                select(TimeLimit).where(
-                    TimeLimit.request_type == ticket.request_type, TimeLimit.urgency == ticket.urgency
-                )
-            )
-        }
-    return cache[key]
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget_limits(session: Session, transaction: Any) -> None:
-    if transaction.parent is None:
+@contextmanager
+def limits_read_once(session: Session) -> Iterator[None]:
+    """Within this block the request-type limits are read once per (type, urgency): for routing a
+    batch, which asks for the same few sets hundreds of times and changes none of them."""
+    session.info[_LIMITS] = {}
+    try:
+        yield
+    finally:
         session.info.pop(_LIMITS, None)
+
+
+def _request_limits(session: Session, ticket: Ticket) -> dict[str, TimeLimit]:
+    """The request-type limits for the ticket's type and urgency, by category code."""
+    cache: dict[tuple[str, str], dict[str, TimeLimit]] | None = session.info.get(_LIMITS)
+    key = (str(ticket.request_type), str(ticket.urgency))
+    if cache is not None and key in cache:
+        return cache[key]
+    rows = {
+        row.category_code: row
+        for row in session.exec(
+            select(TimeLimit).where(
+                TimeLimit.request_type == ticket.request_type, TimeLimit.urgency == ticket.urgency
+            )
+        )
+    }
+    if cache is not None:
+        cache[key] = rows
+    return rows
 
 
 def _category_chain(session: Session, code: str | None) -> list[Category]:

@@ -11,7 +11,7 @@ from dispatch import clock
 from dispatch.catalog.rules import RuleBook
 from dispatch.gazetteer.matcher import locate_address
 from dispatch.grids.locator import GridLocator, GridPlace, current_locator
-from dispatch.tickets.deadlines import start_clock
+from dispatch.tickets.deadlines import limits_read_once, start_clock
 from dispatch.tickets.duplicates import suggest as suggest_duplicates
 from dispatch.tickets.models import Action, Ticket, TicketState
 from dispatch.tickets.service import record
@@ -65,7 +65,7 @@ def route_batch(session: Session, ticket_ids: Sequence[int]) -> dict[str, int]:
     places = _locate(locator, tickets)
     # Nothing below reads what the loop changes: flush once at the end (one batched UPDATE) rather
     # than before each query.
-    with session.no_autoflush:
+    with session.no_autoflush, limits_read_once(session):
         now = clock.now()
         for ticket, ticket_places in zip(tickets, places, strict=True):
             decision = decide(ticket, ticket_places, rules)
