@@ -181,7 +181,8 @@ def write_png(result: dict[str, Any], path: Path) -> None:
         ("p99_ms", (234, 67, 53)),
         ("max_ms", (90, 90, 90)),
     ]
-    width, height, left, right, top, bottom = 1200, 640, 90, 30, 60, 150
+    left, right, top, bottom, height = 90, 30, 60, 150, 640
+    width = max(1200, left + right + 120 * len(series))  # room for each run's label under its bars
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
     font = ImageFont.load_default(size=14)
@@ -213,7 +214,7 @@ def write_png(result: dict[str, Any], path: Path) -> None:
             if figures.get(key) is not None:
                 x = x0 + b * bar_w
                 draw.rectangle([(x, y(figures[key])), (x + bar_w - 2, top + plot_h)], fill=colour)
-        for line_no, part in enumerate(_wrap(label, 22)):
+        for line_no, part in enumerate(_wrap(label, max(8, int(group_w / 8)))):
             draw.text((x0, top + plot_h + 8 + 16 * line_no), part, "black", font)
     for b, (key, colour) in enumerate(keys):
         x = width - right - 4 * 90 + b * 90
