@@ -198,7 +198,7 @@ def compute(
     for _ in range(5):
         seen = _mark(session)
         rows: dict[str, KpiRow] = {}
-        _count(session, rows, group_by, date_from, date_to)
+        _count(session, rows, group_by, date_from, date_to, folded_upto=seen[0] if seen else 0)
         if _mark(session) == seen:
             return named_rows(session, group_by, rows)
     log.warning("KPI rollup kept changing while read; replaying the log instead")
@@ -215,7 +215,13 @@ def _mark(session: Session) -> tuple[Any, ...] | None:
 
 
 def _count(
-    session: Session, rows: dict[str, KpiRow], group_by: GroupBy, date_from: datetime, date_to: datetime
+    session: Session,
+    rows: dict[str, KpiRow],
+    group_by: GroupBy,
+    date_from: datetime,
+    date_to: datetime,
+    *,
+    folded_upto: int,
 ) -> None:
     first, last = whole_days(date_from, date_to)
     if first == last:
@@ -223,7 +229,7 @@ def _count(
         return
     whole_from, whole_to = day_start(first), day_start(last)
     _count_rollup(session, rows, group_by, first, last)
-    _count_unfolded(session, rows, group_by, whole_from, whole_to)
+    _count_unfolded(session, rows, group_by, whole_from, whole_to, folded_upto)
     for edge_from, edge_to in ((date_from, whole_from), (whole_to, date_to)):
         if edge_from < edge_to:
             count_from_log(session, rows, group_by=group_by, date_from=edge_from, date_to=edge_to)
@@ -244,11 +250,16 @@ def _count_rollup(
 
 
 def _count_unfolded(
-    session: Session, rows: dict[str, KpiRow], group_by: GroupBy, date_from: datetime, date_to: datetime
+    session: Session,
+    rows: dict[str, KpiRow],
+    group_by: GroupBy,
+    date_from: datetime,
+    date_to: datetime,
+    folded_upto: int,
 ) -> None:
-    """Correct the rollup for tickets of [date_from, date_to) whose log grew after the watermark."""
-    mark = session.exec(select(KpiWatermark.log_id).where(KpiWatermark.id == 1)).one_or_none() or 0
-    waiting = select(TicketLog.ticket_id).where(col(TicketLog.id) > mark).distinct()
+    """Correct the rollup for tickets of [date_from, date_to) whose log grew after the watermark
+    (`folded_upto`, as compute() read it)."""
+    waiting = select(TicketLog.ticket_id).where(col(TicketLog.id) > folded_upto).distinct()
     tickets = session.exec(
         select(Ticket).where(
             col(Ticket.id).in_(waiting), col(Ticket.created_at) >= date_from, col(Ticket.created_at) < date_to
