@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     # Duplicates (重复件): same category, this close, this recent.
     duplicate_radius_m: float = 200.0
     duplicate_window_h: int = 72
+    # At most this many suggestions per ticket: the same caller first, then the nearest. A busy corner
+    # (a market, a school gate) gathers hundreds of open tickets; a dispatcher reads the first few.
+    duplicate_max: int = Field(default=10, ge=1, le=100)
 
     route_batch_size: int = 500
     # Group commit at intake: reports arriving while a commit is in flight are written together (one

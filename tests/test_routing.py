@@ -276,7 +276,8 @@ def test_a_batch_suggests_the_duplicates_each_ticket_would_find_alone(
 ) -> None:
     """Routing suggests duplicates for a whole batch with two queries; what it stores for each ticket is
     what the one-ticket search (the hotline desk's hints) finds: same category within the radius (from
-    ~50 to ~400 m apart here), or the same caller about the same address, nearest first."""
+    ~50 to ~400 m apart here), or the same caller about the same address; the same caller first, then the
+    nearest, at most `duplicate_max` (10) of them."""
     import random
 
     from dispatch.tickets.duplicates import find_candidates
@@ -326,3 +327,9 @@ def test_a_batch_suggests_the_duplicates_each_ticket_would_find_alone(
         assert stored[ticket.id or 0] == [(c.ticket.id, c.distance_m, c.same_caller) for c in alone]
     assert sum(map(len, stored.values())) > 40  # the seed makes plenty of both kinds
     assert any(caller for found in stored.values() for _, _, caller in found)
+    assert max(map(len, stored.values())) == 10  # the later tickets had more candidates than the cap
+    for found in stored.values():
+        callers = [caller for _, _, caller in found]
+        assert callers == sorted(callers, reverse=True)  # the same caller before the nearest
+        distances = [d for _, d, caller in found if not caller]
+        assert distances == sorted(distances, key=lambda d: (d is None, d or 0.0))

@@ -1,5 +1,8 @@
 """重复件: find open tickets that look like the same problem — same category, nearby, recent — and the
-same 12345 caller calling again about the same address. Suggestions only; a dispatcher merges."""
+same 12345 caller calling again about the same address. Suggestions only; a dispatcher merges.
+
+Both searches rank the same way and keep the first `duplicate_max`: the same caller first (the surest
+sign), then the nearest, then the oldest."""
 
 from __future__ import annotations
 
@@ -40,6 +43,10 @@ def _normalise_address(text: str) -> str:
     return "".join(text.split()).replace("號", "号")
 
 
+def _rank(ticket_id: int, distance: float | None, same_caller: bool) -> tuple[bool, bool, float, int]:
+    return (not same_caller, distance is None, distance or 0.0, ticket_id)
+
+
 @dataclass(frozen=True)
 class Candidate:
     ticket: Ticket
@@ -58,7 +65,7 @@ def find_candidates(
     exclude_id: int | None = None,
 ) -> list[Candidate]:
     """Open, recent tickets that look like the same problem: same category within the radius, or the
-    same caller about the same address. Nearest first."""
+    same caller about the same address; the first `duplicate_max` in rank order."""
     settings = get_settings()
     since = clock.now() - timedelta(hours=settings.duplicate_window_h)
     radius = settings.duplicate_radius_m
@@ -89,7 +96,8 @@ def find_candidates(
                 continue
             previous = found.get(other.id)
             found[other.id] = Candidate(other, previous.distance_m if previous else None, True)
-    return sorted(found.values(), key=lambda c: (c.distance_m is None, c.distance_m or 0.0, c.ticket.id or 0))
+    ranked = sorted(found.values(), key=lambda c: _rank(c.ticket.id or 0, c.distance_m, c.same_caller))
+    return ranked[: settings.duplicate_max]
 
 
 def suggest(session: Session, tickets: Sequence[Ticket]) -> int:
@@ -158,9 +166,9 @@ def suggest(session: Session, tickets: Sequence[Ticket]) -> int:
                 same_caller=caller,
                 created_at=now,
             )
-            for other_id, (distance, caller) in sorted(
-                found.items(), key=lambda f: (f[1][0] is None, f[1][0] or 0.0, f[0])
-            )
+            for other_id, (distance, caller) in sorted(found.items(), key=lambda f: _rank(f[0], *f[1]))[
+                : settings.duplicate_max
+            ]
         )
-        stored += len(found)
+        stored += min(len(found), settings.duplicate_max)
     return stored

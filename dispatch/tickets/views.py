@@ -50,7 +50,7 @@ def similar(
     phone = caller_phone if viewer.role is Role.HOTLINE else None
     found = find_candidates(
         session, category_code=category_code, lon=lon, lat=lat, caller_phone=phone, address=address
-    )[:10]
+    )
     shown = service.present(session, [c.ticket for c in found], viewer=viewer)
     return [
         SimilarRead(
