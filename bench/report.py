@@ -123,7 +123,35 @@ def markdown_table(result: dict[str, Any]) -> str:
         lines += ["", "CPU (share of one core; `machine` = share of all cores):", ""]
         lines += _cpu_table(runs)
         lines.append("")
+    if scaling := result.get("scaling"):
+        lines += _scaling_table(scaling)
     return "\n".join(lines)
+
+
+def _scaling_table(scaling: dict[str, Any]) -> list[str]:
+    lines = [
+        f"### processes: 2 API × 2 workers against 1 × 1 (mode {scaling['mode']}, "
+        f"{scaling['events']} events, throughput run)",
+        "",
+        "| processes | intake /s | all routed /s | POST→201 p50 ms | p99 ms | machine CPU in intake |",
+        "|---|---|---|---|---|---|",
+    ]
+    for shape in ("1x1", "2x2"):
+        t = scaling.get(shape, {}).get("throughput")
+        if not t:
+            continue
+        e2e = t["end_to_end_per_s"] if t["all_routed"] else f"NOT drained ({t['unrouted_at_end']} left)"
+        machine = t.get("cpu_during_intake", {}).get("machine")
+        lines.append(
+            f"| {shape.replace('x', ' API × ')} workers | {t['intake_per_s']} | {e2e} "
+            f"| {_ms(t['request_latency'], 'p50_ms')} | {_ms(t['request_latency'], 'p99_ms')} "
+            f"| {'–' if machine is None else f'{machine:.2f}'} |"
+        )
+    lines.append(
+        f"| **ratio 2×2 / 1×1** | {scaling.get('ratio_intake_per_s', '–')} "
+        f"| {scaling.get('ratio_end_to_end_per_s', '–')} | | | |"
+    )
+    return [*lines, ""]
 
 
 def _cells(latency: dict[str, Any]) -> str:

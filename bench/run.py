@@ -69,8 +69,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--runs",
-        default="throughput,steady,fanout,kpis,history",
-        help="comma-separated subset of the runs (history runs once, with the last mode)",
+        default="throughput,steady,fanout,kpis,history,scaling",
+        help="comma-separated subset of the runs (history and scaling run once, with the last mode)",
     )
     parser.add_argument("--redis-url", default="", help="use (and flush) this Redis instead of a private one")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON and PNG go")
@@ -169,7 +169,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         built = [name for name in wanted if MODES[name].submit is not None]
         for name in built:
-            _run_stack(MODES[name], args, result, last=name == built[-1])
+            figures = result["modes"].setdefault(name, {})
+            _run_stack(MODES[name], args, result, figures, last=name == built[-1])
+        if "scaling" in args.runs.split(",") and built:
+            _run_scaling(MODES[built[-1]], args, result)
     except BaseException as exc:
         result["error"] = f"{type(exc).__name__}: {exc}"[:2000]
         raise
@@ -177,7 +180,25 @@ def main(argv: list[str] | None = None) -> None:
         _write(result, args.out, stamp)
 
 
-def _run_stack(mode: Mode, args: argparse.Namespace, result: dict[str, Any], *, last: bool) -> None:
+def _run_scaling(mode: Mode, args: argparse.Namespace, result: dict[str, Any]) -> None:
+    """The throughput run on 1 API × 1 worker, then on 2 API × 2 workers, and the ratio."""
+    scaling: dict[str, Any] = {"mode": mode.name, "events": args.events}
+    result["scaling"] = scaling
+    for api_procs, workers in ((1, 1), (2, 2)):
+        shape = argparse.Namespace(
+            **{**vars(args), "api_procs": api_procs, "workers": workers, "runs": "throughput"}
+        )
+        figures = scaling.setdefault(f"{api_procs}x{workers}", {})
+        _run_stack(mode, shape, result, figures, last=False)
+    small, large = (scaling[k].get("throughput", {}) for k in ("1x1", "2x2"))
+    for rate in ("intake_per_s", "end_to_end_per_s"):
+        if small.get(rate) and large.get(rate):
+            scaling[f"ratio_{rate}"] = round(large[rate] / small[rate], 2)
+
+
+def _run_stack(
+    mode: Mode, args: argparse.Namespace, result: dict[str, Any], figures: dict[str, Any], *, last: bool
+) -> None:
     stack = Stack(
         api_procs=args.api_procs, workers=args.workers, redis_url=args.redis_url, extra_env=mode.env
     )
@@ -189,7 +210,6 @@ def _run_stack(mode: Mode, args: argparse.Namespace, result: dict[str, Any], *, 
         stack.start()
         _say(f"[{mode.name}] ready in {time.perf_counter() - setup_started:.1f} s ({stack.database})")
         result.setdefault("machine", report.machine_facts(stack.redis_url))
-        figures = result["modes"].setdefault(mode.name, {})
         asyncio.run(run_mode(mode, args, stack, figures, last=last))
     finally:
         stack.stop()

@@ -287,7 +287,7 @@ def test_a_batch_suggests_the_duplicates_each_ticket_would_find_alone(
     rng = random.Random(7)
     lon0, lat0 = ordinary_grid
     tickets = []
-    for n in range(40):
+    for n in range(80):
         lon, lat = lon0 + rng.uniform(-0.003, 0.003), lat0 + rng.uniform(-0.002, 0.002)
         category = rng.choice(["06010", "06012"])
         if n % 3:

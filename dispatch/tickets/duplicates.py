@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+import numpy as np
+from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from dispatch import clock
@@ -102,17 +104,22 @@ def find_candidates(
 
 def suggest(session: Session, tickets: Sequence[Ticket]) -> int:
     """Store duplicate suggestions for these (new) tickets, as find_candidates() would find them one by
-    one, with two queries for the whole batch; returns how many were stored."""
+    one, with two queries for the whole batch; returns how many were stored.
+
+    A busy corner can hold thousands of open tickets of one category: distances to them are computed
+    with numpy, and only the few nearest are then measured and ranked exactly as find_candidates() does.
+    """
     settings = get_settings()
-    radius = settings.duplicate_radius_m
+    radius, limit = settings.duplicate_radius_m, settings.duplicate_max
     since = clock.now() - timedelta(hours=settings.duplicate_window_h)
     recent = (col(Ticket.state).in_(CANDIDATE_STATES), col(Ticket.created_at) >= since)
     placed = [t for t in tickets if t.lon is not None and t.lat is not None]
-    nearby: dict[tuple[str, int, int], list[tuple[int, float, float]]] = defaultdict(list)
-    dlat = radius / 111_000  # the search box (and bucket) is at least the radius wide everywhere
+    cells: dict[tuple[str, int, int], list[tuple[int, float, float]]] = defaultdict(list)
+    position: dict[int, tuple[str, float, float]] = {}
+    dlat = radius / 111_000  # the search box (and cell) is at least the radius wide everywhere
     dlon = dlat / max(min((math.cos(math.radians(t.lat or 0.0)) for t in placed), default=1.0), 0.01)
     if placed:
-        rows = session.exec(
+        box = session.exec(
             select(Ticket.id, Ticket.category_code, Ticket.lon, Ticket.lat).where(
                 *recent,
                 col(Ticket.category_code).in_({t.category_code for t in placed}),
@@ -124,11 +131,30 @@ def suggest(session: Session, tickets: Sequence[Ticket]) -> int:
                 ),
             )
         ).all()
-        for other_id, category, lon, lat in rows:  # bucketed in cells one search box wide
+        for other_id, category, lon, lat in box:
             if other_id is not None and lon is not None and lat is not None:
-                nearby[(category, math.floor(lon / dlon), math.floor(lat / dlat))].append(
-                    (other_id, lon, lat)
-                )
+                cells[(category, math.floor(lon / dlon), math.floor(lat / dlat))].append((other_id, lon, lat))
+                position[other_id] = (category, lon, lat)
+    neighbourhoods: dict[tuple[str, int, int], _Points] = {}
+
+    def neighbourhood(ticket: Ticket) -> _Points:
+        """The open tickets of its category in its cell and the eight around it (cached per cell)."""
+        category, cell_lon, cell_lat = (
+            ticket.category_code,
+            math.floor((ticket.lon or 0.0) / dlon),
+            math.floor((ticket.lat or 0.0) / dlat),
+        )
+        key = (category, cell_lon, cell_lat)
+        if key not in neighbourhoods:
+            points = [
+                point
+                for i in (-1, 0, 1)
+                for j in (-1, 0, 1)
+                for point in cells.get((category, cell_lon + i, cell_lat + j), ())
+            ]
+            neighbourhoods[key] = _Points.of(points)
+        return neighbourhoods[key]
+
     callers = {t.caller_phone for t in tickets if t.caller_phone and t.address}
     same_caller: dict[str, list[tuple[int, str]]] = defaultdict(list)
     if callers:
@@ -139,36 +165,77 @@ def suggest(session: Session, tickets: Sequence[Ticket]) -> int:
         ):
             if other_id is not None and phone is not None:
                 same_caller[phone].append((other_id, _normalise_address(address)))
-    stored = 0
+    rows: list[dict[str, object]] = []
     now = clock.now()
     for ticket in tickets:
-        found: dict[int, tuple[float | None, bool]] = {}
-        if ticket.lon is not None and ticket.lat is not None:
-            cell_lon, cell_lat = math.floor(ticket.lon / dlon), math.floor(ticket.lat / dlat)
-            for i in (-1, 0, 1):
-                for j in (-1, 0, 1):
-                    for other_id, lon, lat in nearby.get(
-                        (ticket.category_code, cell_lon + i, cell_lat + j), ()
-                    ):
-                        d = distance_m(ticket.lon, ticket.lat, lon, lat)
-                        if other_id != ticket.id and d <= radius:
-                            found[other_id] = (round(d, 1), False)
+        caller_ids = []
         if ticket.caller_phone and ticket.address:
             wanted = _normalise_address(ticket.address)
-            for other_id, address in same_caller.get(ticket.caller_phone, ()):
-                if other_id != ticket.id and address == wanted:
-                    found[other_id] = (found.get(other_id, (None, False))[0], True)
-        session.add_all(
-            DuplicateSuggestion(
-                ticket_id=ticket.id or 0,
-                candidate_id=other_id,
-                distance_m=distance,
-                same_caller=caller,
-                created_at=now,
-            )
-            for other_id, (distance, caller) in sorted(found.items(), key=lambda f: _rank(f[0], *f[1]))[
-                : settings.duplicate_max
+            caller_ids = [
+                other_id
+                for other_id, address in same_caller.get(ticket.caller_phone, ())
+                if other_id != ticket.id and address == wanted
             ]
+        found: dict[int, tuple[float | None, bool]] = {}
+        if ticket.lon is not None and ticket.lat is not None:
+            lon, lat = ticket.lon, ticket.lat
+            for other_id in neighbourhood(ticket).nearest(lon, lat, radius, limit, exclude=ticket.id):
+                _, other_lon, other_lat = position[other_id]
+                d = distance_m(lon, lat, other_lon, other_lat)
+                if d <= radius:
+                    found[other_id] = (round(d, 1), False)
+            for other_id in caller_ids:  # the same caller here: its distance whether near or not
+                where = position.get(other_id)
+                if where is not None and where[0] == ticket.category_code and other_id not in found:
+                    d = distance_m(lon, lat, where[1], where[2])
+                    if d <= radius:
+                        found[other_id] = (round(d, 1), False)
+        for other_id in caller_ids:
+            found[other_id] = (found.get(other_id, (None, False))[0], True)
+        chosen = sorted(found.items(), key=lambda f: _rank(f[0], *f[1]))[:limit]
+        rows.extend(
+            {
+                "ticket_id": ticket.id,
+                "candidate_id": other_id,
+                "distance_m": distance,
+                "same_caller": caller,
+                "created_at": now,
+            }
+            for other_id, (distance, caller) in chosen
         )
-        stored += min(len(found), settings.duplicate_max)
-    return stored
+    if rows:  # one multi-row insert; nothing reads these objects back in this transaction
+        session.execute(insert(DuplicateSuggestion), rows)
+    return len(rows)
+
+
+@dataclass(frozen=True)
+class _Points:
+    """Ticket positions as arrays, for distances to all of them at once."""
+
+    ids: np.ndarray
+    lon: np.ndarray  # radians
+    lat: np.ndarray
+
+    @classmethod
+    def of(cls, points: Sequence[tuple[int, float, float]]) -> _Points:
+        ids = np.array([p[0] for p in points], dtype=np.int64)
+        lon = np.radians(np.array([p[1] for p in points], dtype=np.float64))
+        lat = np.radians(np.array([p[2] for p in points], dtype=np.float64))
+        return cls(ids, lon, lat)
+
+    def nearest(self, lon: float, lat: float, radius: float, k: int, *, exclude: int | None) -> list[int]:
+        """Ids of the k nearest within the radius, and of every point that could tie with the k-th once
+        distances are rounded to 0.1 m (the exact check and ranking are the caller's)."""
+        if not len(self.ids):
+            return []
+        p1, l1 = math.radians(lat), math.radians(lon)
+        a = (
+            np.sin((self.lat - p1) / 2) ** 2
+            + math.cos(p1) * np.cos(self.lat) * np.sin((self.lon - l1) / 2) ** 2
+        )
+        d = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(a))
+        inside = np.flatnonzero((d <= radius + 1e-6) & (self.ids != (exclude or 0)))
+        if len(inside) > k:
+            kth = np.partition(d[inside], k - 1)[k - 1]
+            inside = inside[d[inside] <= kth + 0.1 + 1e-6]
+        return [int(i) for i in self.ids[inside]]
