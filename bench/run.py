@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     try:
         built = [name for name in wanted if MODES[name].submit is not None]
-        for name in built:
+        for name in built if set(args.runs.split(",")) - {"scaling"} else ():
             figures = result["modes"].setdefault(name, {})
             _run_stack(MODES[name], args, result, figures, last=name == built[-1])
         if "scaling" in args.runs.split(",") and built:
