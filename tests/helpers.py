@@ -28,6 +28,21 @@ def grids_in(prefix: str) -> list[AreaSpec]:
     return [a for a in demo_areas() if a.level == "grid" and a.code.startswith(prefix)]
 
 
+def first_grid_places() -> tuple[AreaSpec, AreaSpec, AreaSpec]:
+    """wgy0001's grid (the first), its community (sqzx's workstation) and its street (jdzx's centre)."""
+    grid = next(a for a in demo_areas() if a.level == "grid")
+    community = area(grid.parent_code or "")
+    return grid, community, area(community.parent_code or "")
+
+
+def other_communities() -> tuple[AreaSpec, AreaSpec]:
+    """A community of another street, and another community of the first grid's street."""
+    _, community, street = first_grid_places()
+    communities = [a for a in demo_areas() if a.level == "community"]
+    far = next(a for a in communities if a.parent_code != street.code)
+    return far, next(a for a in communities if a.parent_code == street.code and a != community)
+
+
 def inside(spec: AreaSpec) -> tuple[float, float]:
     point = spec.polygon.representative_point()
     return point.x, point.y

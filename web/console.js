@@ -379,7 +379,7 @@ function markerPopup(t) {
     ${place ? `<div class="muted">${escapeHtml(place)}</div>` : ''}
     ${t.address && t.address !== place ? `<div class="muted">${escapeHtml(t.address)}</div>` : ''}
     ${t.description ? `<div class="ticket-popup-desc">${escapeHtml(t.description)}</div>` : ''}
-    <div class="muted">${escapeHtml(t.department_name || (t.manual_reason ? `待人工派遣：${t.manual_reason}` : '未派遣'))}</div>
+    <div class="muted">${escapeHtml(t.department_name || (t.manual_reason ? `${t.centre_name ? `${t.centre_name}待处置` : '待人工派遣'}：${t.manual_reason}` : '未派遣'))}</div>
   </div>`;
 }
 
@@ -527,7 +527,7 @@ function buildRow(t) {
     el('span', {
       className: `ticket-department${t.department_name ? '' : ' is-empty'}`,
       'data-testid': 'ticket-department',
-    }, t.department_name || '未派遣'),
+    }, t.department_name || (t.centre_name && t.state === 'manual' ? `${t.centre_name}待处置` : '未派遣')),
     el('span', {
       className: `ticket-deadline ${deadline.cls}`,
       'data-testid': 'ticket-deadline',
@@ -546,7 +546,16 @@ function matchesFilter(t, today = chinaDay(new Date())) {
   }
   if (state.filter === 'overdue') return isOverdue(t);
   if (state.filter === 'yellow') return t.warning_level === 'yellow';
+  if (state.filter === 'manual') return t.state === 'manual' && inMyQueue(t);
   return t.state === state.filter;
+}
+
+/** Whether the viewer's centre holds the ticket: a street or community centre's staff (with an area)
+ * their own centre's tickets, the district centre those no lower centre holds. */
+function inMyQueue(t) {
+  const user = getUser();
+  const mine = user?.area_code ? user.department_id : null;
+  return (t.centre_id ?? null) === mine;
 }
 
 /** Put `row` at its sorted place (newest first). */
@@ -603,6 +612,7 @@ function updateCounters() {
   for (const t of state.tickets.values()) {
     const created = toDate(t.created_at);
     if (created && chinaDay(created) === today) counts.today += 1;
+    if (t.state === 'manual' && !inMyQueue(t)) continue; // another centre's queue
     if (t.state in counts) counts[t.state] += 1;
   }
   for (const button of dom.counters) {
@@ -616,7 +626,8 @@ function updateCounters() {
   for (const chip of document.querySelectorAll('.quick-filter')) {
     const key = chip.dataset.filter;
     const n = [...state.tickets.values()].filter((t) => (key === 'overdue' ? isOverdue(t)
-      : key === 'yellow' ? t.warning_level === 'yellow' : t.state === key)).length;
+      : key === 'yellow' ? t.warning_level === 'yellow'
+        : key === 'manual' ? t.state === 'manual' && inMyQueue(t) : t.state === key)).length;
     chip.querySelector('.quick-count').textContent = n;
     chip.setAttribute('aria-pressed', String(state.filter === key));
   }
@@ -841,6 +852,12 @@ function renderUser() {
   const role = user?.role ? ROLE_LABELS[user.role] || user.role : '';
   dom.userRole.textContent = role;
   dom.userRole.hidden = !role;
+  if (user?.area_code) { // a street or community centre: say which
+    getJSON('api/departments').then((departments) => {
+      const centre = departments.find((d) => d.id === user.department_id);
+      if (centre && getUser()?.username === user.username) dom.userRole.textContent = `${role} · ${centre.name}`;
+    }).catch(() => {});
+  }
 }
 
 function startConsole() {

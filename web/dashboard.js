@@ -2,7 +2,7 @@
 // category for a period, as a table (rates in %) and an ECharts bar chart; a heat map of the period
 // (api/stats/heat: tickets per grid) on the grid map; CSV / XLSX export (fetched with the bearer header, saved as a file).
 
-import { ApiError, apiUrl, getJSON, getToken } from './api.js';
+import { ApiError, apiUrl, getJSON, getToken, getUser } from './api.js';
 import { drawHeat, resizeHeat } from './dashboard-map.js';
 import { chinaParts, el, percent } from './labels.js';
 import { setupLogin } from './page-login.js';
@@ -172,12 +172,17 @@ async function refresh() {
   try {
     const { from, to } = range();
     const hq = new URLSearchParams({ date_from: from, date_to: to });
-    const [groups, district, heatCells] = await Promise.all([
-      getJSON(kpiPath(state.groupBy)), getJSON(kpiPath('district')), getJSON(`api/stats/heat?${hq}`),
+    // A street or community centre sees its own area: the cards are its own row (of the street or
+    // community grouping), the table its streets, communities or grids.
+    const area = getUser()?.area_code;
+    const cardGroups = area ? ['street', 'community'] : ['district'];
+    const [groups, heatCells, ...cards] = await Promise.all([
+      getJSON(kpiPath(state.groupBy)), getJSON(`api/stats/heat?${hq}`), ...cardGroups.map((g) => getJSON(kpiPath(g))),
     ]);
     if (seq !== state.seq) return;
     renderTable(groups.rows || []);
-    renderCards((district.rows || [])[0]);
+    const cardRows = cards.flatMap((c) => c.rows || []);
+    renderCards(area ? cardRows.find((r) => r.key === area) : cardRows[0]);
     renderChart(groups.rows || []);
     const heat = await drawHeat(dom.heat, dom.legend, heatCells.grids || []);
     dom.heatInfo.textContent = `${heat.total} 件工单，分布于 ${heat.grids} 个网格（重复件合并后不重复计）`;
@@ -221,6 +226,11 @@ async function download(format, button) {
 
 function start(user) {
   dom.user.textContent = user.full_name || user.username;
+  const scoped = !!user.area_code; // a street or community centre: only groupings of its area
+  for (const chip of dom.groupBy.querySelectorAll('[data-group]')) {
+    chip.hidden = scoped && !['street', 'community', 'grid'].includes(chip.dataset.group);
+  }
+  if (scoped && !['street', 'community', 'grid'].includes(state.groupBy)) state.groupBy = 'grid';
   dom.consoleLink.hidden = false;
   if (!dom.from.value) setPeriod(state.period);
   refresh();

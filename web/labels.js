@@ -40,6 +40,8 @@ export const ACTION_LABELS = {
   urge: '督办',
   ack_urge: '确认督办',
   escalate: '上报',
+  hand_down: '下派',
+  assign: '指定承办人',
   self_resolve: '自行处置',
   add_assist: '增加协办',
   assist_sign: '协办签收',

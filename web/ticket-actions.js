@@ -16,13 +16,15 @@ const FIELD_LABELS = {
   department_id: '责任部门', note: '备注', reason: '理由', message: '督办内容', text: '处置结果',
   photos: '照片', new_deadline_at: '新期限', deadline_at: '协办期限', part: '协办内容',
   satisfaction: '满意度', into_ticket_id: '合并到', confirm: '确认', request_id: '延期申请',
-  notice_id: '督办通知', task_id: '协办任务', grid_code: '网格编码',
+  notice_id: '督办通知', task_id: '协办任务', grid_code: '网格编码', centre_id: '下派到', user_id: '承办人',
   confirm_open_parts: '确认关闭未完成的协办', open_parts_reason: '关闭协办的理由',
 };
 
 // Field kinds → how the input is built and which body key it fills.
 const F = {
   department: { key: 'department_id', kind: 'department', required: true },
+  centre: { key: 'centre_id', kind: 'centre', required: true },
+  assignee: { key: 'user_id', kind: 'assignee', required: true },
   note: { key: 'note', kind: 'textarea', label: '备注（可选）' },
   noteRequired: { key: 'note', kind: 'textarea', required: true, label: '理由' },
   reason: { key: 'reason', kind: 'textarea', required: true },
@@ -62,6 +64,8 @@ const SPECS = {
   urge: { fields: [F.message], path: () => 'urge' },
   ack_urge: { fields: [F.notice], path: (v) => `notices/${v.notice_id}/ack`, primary: true },
   escalate: { fields: [F.note], path: () => 'escalate' },
+  hand_down: { fields: [F.centre, F.note], path: () => 'hand-down' },
+  assign: { fields: [F.assignee, F.note], path: () => 'assign', primary: true },
   add_assist: { fields: [F.department, F.part, F.assistDeadline], path: () => 'assists' },
   assist_sign: { fields: [F.task], path: (v) => `assists/${v.task_id}/sign`, primary: true },
   assist_feedback: { fields: [F.task, F.text], path: (v) => `assists/${v.task_id}/feedback` },
@@ -125,7 +129,7 @@ function buildInput(field, ctx) {
   switch (field.kind) {
     case 'department': {
       const select = el('select', common, option('', '请选择部门'));
-      const groups = [['department', '职能部门'], ['street', '街道办事处']];
+      const groups = [['department', '职能部门'], ['street', '街道办事处'], ['centre', '街道/社区中心（本级承办）']];
       for (const [kind, label] of groups) {
         const group = el('optgroup', { label });
         for (const d of departments.filter((x) => (x.kind || 'department') === kind)) {
@@ -133,6 +137,26 @@ function buildInput(field, ctx) {
           group.append(option(d.id, d.name));
         }
         if (group.children.length) select.append(group);
+      }
+      return select;
+    }
+    case 'assignee': {
+      // 承办人: the people of the unit holding the ticket, as the server lists them for this viewer
+      const select = el('select', common, option('', '正在加载人员…'));
+      apiFetch(`api/tickets/${ticket.id}/assignees`).then((people) => {
+        select.replaceChildren(option('', people.length ? '请选择承办人' : '本单位暂无可指定人员'),
+          ...people.filter((p) => p.id !== ticket.assignee_id).map((p) => option(p.id, `${p.full_name}（${p.username}）`)));
+      }).catch(() => select.replaceChildren(option('', '人员加载失败，请重试')));
+      return select;
+    }
+    case 'centre': {
+      // 下派: a street or community centre below the holder whose area holds the ticket
+      const select = el('select', common, option('', '请选择中心'));
+      const areas = [ticket.street_code, ticket.community_code].filter(Boolean);
+      for (const d of departments) {
+        if (d.kind === 'centre' && areas.includes(d.area_code) && d.id !== ticket.centre_id) {
+          select.append(option(d.id, d.name));
+        }
       }
       return select;
     }

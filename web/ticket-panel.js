@@ -176,6 +176,8 @@ export class TicketPanel {
       t.state === 'manual' || t.manual_reason ? row('转人工原因', t.manual_reason, 'panel-manual-reason') : null,
       row('处置时限', deadline, 'panel-deadline'),
       row('签收时限', t.sign_deadline_at && t.state === 'dispatched' ? formatDateTime(t.sign_deadline_at) : null),
+      row('主责中心', t.centre_name || '区指挥中心', 'panel-centre'),
+      row('承办人', t.assignee_name, 'panel-assignee'),
       row('上报层级', t.escalation_level !== 'grid' ? ESCALATION_LABELS[t.escalation_level] : null),
       row('来电人', t.caller_name || t.caller_phone ? `${t.caller_name || ''} ${t.caller_phone || ''}` : null),
       row('处置结果', t.feedback_text, 'panel-feedback'),
@@ -212,7 +214,8 @@ export class TicketPanel {
         el('div', {},
           el('strong', {}, ACTION_LABELS[e.action] || e.action),
           el('span', { className: 'tp-muted' }, ` · ${e.actor || '系统'}`),
-          move ? el('span', { className: 'tp-move' }, move) : null),
+          move ? el('span', { className: 'tp-move' }, move) : null,
+          e.to_centre ? el('span', { className: 'tp-move', testid: 'timeline-centre' }, `→ ${e.to_centre}`) : null),
         e.note ? el('p', { className: 'tp-note' }, e.note) : null));
     }
     return section(`时间线（${t.log.length}）`, 'panel-timeline', list);

@@ -12,7 +12,15 @@ import { setupLogin } from './page-login.js';
 import { TicketPanel, loadDepartments } from './ticket-panel.js';
 
 const QUEUE_STATES = ['dispatched', 'signed', 'returned', 'suspended', 'feedback'];
-const FILTERS = [['all', '全部'], ...QUEUE_STATES.map((s) => [s, STATE_SHORT[s]]), ['overdue', '超期']];
+const FILTERS = [
+  ['all', '全部'], ['mine', '我承办'], ['unassigned', '未分配'], ...QUEUE_STATES.map((s) => [s, STATE_SHORT[s]]),
+  ['overdue', '超期'],
+];
+// 承办人 filters: the viewer's own tickets, and the department's that nobody has taken yet
+const PERSON_FILTERS = {
+  mine: (t) => t.assignee_id === state.user?.id,
+  unassigned: (t) => !t.assignee_id && mine(t),
+};
 const NEW_WORK = new Set(['route', 'dispatch', 'redispatch', 'reopen', 'verify_fail', 'add_assist', 'urge', 'overrule']);
 const CONN_TEXT = { connecting: '正在连接…', open: '实时连接正常', reconnecting: '连接中断，正在重连…' };
 
@@ -50,6 +58,7 @@ function mine(t) {
 function matches(t) {
   if (state.filter === 'all') return true;
   if (state.filter === 'overdue') return isOverdue(t);
+  if (PERSON_FILTERS[state.filter]) return PERSON_FILTERS[state.filter](t);
   return t.state === state.filter;
 }
 
@@ -93,6 +102,7 @@ function buildRow(t) {
       className: 'wb-chip wb-chip-assist', testid: 'row-has-assist', title: `有 ${t.assist_department_ids.length} 个协办单位`,
     }, `协办 ${t.assist_department_ids.length}`) : null,
     t.urgency === 'urgent' ? el('span', { className: 'wb-chip wb-chip-urgent' }, URGENCY_LABELS.urgent) : null,
+    mine(t) && t.assignee_name ? el('span', { className: 'wb-chip', testid: 'row-assignee', title: '承办人' }, t.assignee_name) : null,
     t.open_notice_count > 0 || marks.has('urge') ? el('span', {
       className: 'wb-chip wb-chip-urge', testid: 'row-urge',
       title: t.open_notice_count > 0 ? `${t.open_notice_count} 条督办待确认` : '收到督办',
@@ -119,7 +129,8 @@ function render() {
     const key = button.dataset.filter;
     const n = key === 'all' ? all.length
       : key === 'overdue' ? all.filter((t) => isOverdue(t, now)).length
-        : all.filter((t) => t.state === key).length;
+        : PERSON_FILTERS[key] ? all.filter(PERSON_FILTERS[key]).length
+          : all.filter((t) => t.state === key).length;
     button.querySelector('.wb-n').textContent = n;
     button.setAttribute('aria-pressed', String(state.filter === key));
   }

@@ -33,6 +33,8 @@ ROLE_LABELS: dict[Role, str] = {
 
 # Roles that watch and steer the whole district (not scoped to one department).
 CENTRE_ROLES = frozenset({Role.DISPATCHER, Role.SHIFT_LEAD, Role.LEADER, Role.ADMIN})
+# Of those, the roles a street or community centre has too (scoped to its area by `User.area_code`).
+AREA_ROLES = frozenset({Role.DISPATCHER, Role.SHIFT_LEAD, Role.LEADER})
 
 
 class UserBase(SQLModel):
@@ -40,6 +42,9 @@ class UserBase(SQLModel):
     full_name: str = Field(max_length=64)
     role: Role = Field(sa_type=enum_type(Role))
     department_id: int | None = Field(default=None, foreign_key="department.id", index=True)
+    # Dispatchers, shift leads and leaders of a street or community centre: the area they see (their
+    # centre's area, kept in step with department_id). None: the district centre, which sees everything.
+    area_code: str | None = Field(default=None, max_length=32)
     active: bool = True
 
 

@@ -11,7 +11,7 @@ from dispatch.auth.models import User
 from dispatch.catalog.models import Category, Department, RoutingRule
 from dispatch.errors import InvalidInput, NotFound
 from dispatch.grids.locator import current_version_id
-from dispatch.grids.models import Area
+from dispatch.grids.models import Area, AreaLevel
 from dispatch.tickets.models import Ticket
 
 
@@ -22,13 +22,28 @@ def department_by_code(session: Session, code: str) -> Department:
     return department
 
 
-def save_department(session: Session, *, code: str, name: str, kind: str = "department") -> Department:
-    """Create the department, or rename/re-kind it if the code exists (flushes)."""
-    if kind not in ("department", "street"):
-        raise InvalidInput("部门类型应为 department 或 street", field="kind")
+def save_department(
+    session: Session, *, code: str, name: str, kind: str = "department", area_code: str | None = None
+) -> Department:
+    """Create the department, or rename/re-kind it if the code exists (flushes). A centre (kind
+    `centre`) names the street or community it serves; no two centres serve one area."""
+    if kind not in ("department", "street", "centre"):
+        raise InvalidInput("部门类型应为 department、street 或 centre", field="kind")
+    if (kind == "centre") != bool(area_code):
+        raise InvalidInput("中心（centre）须填写 area_code，其他部门不填", field="area_code")
     department = session.exec(select(Department).where(Department.code == code)).first()
+    if area_code:
+        version_id = current_version_id(session)
+        level = session.exec(
+            select(Area.level).where(Area.version_id == version_id, Area.code == area_code)
+        ).first()
+        if level not in (AreaLevel.STREET, AreaLevel.COMMUNITY):
+            raise InvalidInput(f"{area_code} 不是当前网格版本中的街道或社区", field="area_code")
+        holder = session.exec(select(Department).where(Department.area_code == area_code)).first()
+        if holder is not None and holder.code != code:
+            raise InvalidInput(f"辖区 {area_code} 已是中心 {holder.code} 的辖区", field="area_code")
     department = department or Department(code=code, name=name)
-    department.name, department.kind = name, kind
+    department.name, department.kind, department.area_code = name, kind, area_code or None
     session.add(department)
     session.flush()
     return department
@@ -41,6 +56,7 @@ def delete_department(session: Session, *, code: str) -> None:
         "条派遣规则": RoutingRule.department_id,
         "名人员": User.department_id,
         "张工单": Ticket.department_id,
+        "张由其主责的工单": Ticket.centre_id,
     }
     for label, column in uses.items():
         count = session.exec(select(func.count()).where(column == department.id)).one()

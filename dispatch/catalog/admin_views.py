@@ -25,7 +25,10 @@ Format = Literal["csv", "yaml"]
 
 class DepartmentWrite(BaseModel):
     name: str = Field(min_length=1, max_length=64)
-    kind: Literal["department", "street"] = "department"
+    kind: Literal["department", "street", "centre"] = "department"
+    area_code: str | None = Field(
+        default=None, max_length=32, description="a centre's street or community (centres only)"
+    )
 
 
 class RuleWrite(BaseModel):
@@ -38,7 +41,9 @@ class RuleWrite(BaseModel):
 @router.put("/departments/{code}", response_model=Department)
 def put_department(code: str, body: DepartmentWrite, _: Admin, session: SessionDep) -> Department:
     """Create or update the department with this code."""
-    return service.save_department(session, code=code, name=body.name, kind=body.kind)
+    return service.save_department(
+        session, code=code, name=body.name, kind=body.kind, area_code=body.area_code
+    )
 
 
 @router.delete("/departments/{code}", status_code=204)

@@ -25,11 +25,11 @@ from dispatch.catalog.models import (
 from dispatch.catalog.tabular import Row, read_rows, write_rows
 from dispatch.events.models import RequestType
 from dispatch.grids.locator import current_version_id
-from dispatch.grids.models import Area
+from dispatch.grids.models import Area, AreaLevel
 from dispatch.grids.report import Report
 
 KINDS = ("departments", "categories", "rules", "limits")
-DEPARTMENT_COLUMNS = ["code", "name", "kind"]
+DEPARTMENT_COLUMNS = ["code", "name", "kind", "area_code"]
 CATEGORY_COLUMNS = [
     "code",
     "name",
@@ -131,6 +131,8 @@ def _first_lines(rows: list[Row], key: str, report: Report, what: str) -> dict[s
 
 
 def _departments(session: Session, rows: list[Row], report: Report) -> Callable[[], None]:
+    version_id = current_version_id(session)
+    levels = dict(session.exec(select(Area.code, Area.level).where(Area.version_id == version_id)).all())
     for row in rows:
         if not _DEPT_CODE.match(row.get("code")):
             report.error(
@@ -138,10 +140,25 @@ def _departments(session: Session, rows: list[Row], report: Report) -> Callable[
             )
         if not row.get("name") or len(row.get("name")) > 64:
             report.error("bad_name", "部门名称为空或超过 64 字", where=row.line)
-        if row.get("kind") not in ("", "department", "street"):
-            report.error("bad_kind", f"类型「{row.get('kind')}」应为 department 或 street", where=row.line)
+        if row.get("kind") not in ("", "department", "street", "centre"):
+            report.error(
+                "bad_kind", f"类型「{row.get('kind')}」应为 department、street 或 centre", where=row.line
+            )
+        area = row.get("area_code")
+        if (row.get("kind") == "centre") != bool(area):
+            report.error("centre_area", "中心（centre）须填写 area_code，其他部门不填", where=row.line)
+        elif area and levels.get(area) not in (AreaLevel.STREET, AreaLevel.COMMUNITY):
+            report.error("bad_area", f"area_code {area} 不是当前网格版本中的街道或社区", where=row.line)
     by_code = _first_lines(rows, "code", report, "部门编码")
+    _first_lines([r for r in rows if r.get("area_code")], "area_code", report, "中心辖区")
     existing = {d.code: d for d in session.exec(select(Department))}
+    taken = {d.area_code: d.code for d in existing.values() if d.area_code}
+    for code, row in by_code.items():
+        holder = taken.get(row.get("area_code"))
+        if holder is not None and holder != code:
+            report.error(
+                "area_taken", f"辖区 {row.get('area_code')} 已是中心 {holder} 的辖区", where=row.line
+            )
     for code in sorted(set(existing) - set(by_code)):
         report.warning("kept", f"部门 {code} 不在文件中，保留不变（部门不会被导入删除）")
 
@@ -149,6 +166,7 @@ def _departments(session: Session, rows: list[Row], report: Report) -> Callable[
         for code, row in by_code.items():
             department = existing.get(code) or Department(code=code, name="")
             department.name, department.kind = row.get("name"), row.get("kind") or "department"
+            department.area_code = row.get("area_code") or None
             session.add(department)
 
     return apply

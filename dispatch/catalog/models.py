@@ -26,7 +26,10 @@ class Department(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=32, unique=True, index=True)
     name: str = Field(max_length=64)
-    kind: str = Field(default="department", max_length=16)  # department | street
+    kind: str = Field(default="department", max_length=16)  # department | street | centre
+    # A command centre (街道综治中心 / 社区工作站) steers the tickets of this street or community: its
+    # dispatchers see the area's tickets and take those it holds; its staff handle what it keeps.
+    area_code: str | None = Field(default=None, max_length=32, unique=True, index=True)
 
 
 class CategoryBase(SQLModel):

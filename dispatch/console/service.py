@@ -9,6 +9,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from dispatch.auth.models import CENTRE_ROLES, Role, User
+from dispatch.tickets.centres import in_territory, is_scoped
 from dispatch.tickets.models import Ticket, TicketLog
 from dispatch.tickets.service import present
 from dispatch.tickets.side_models import AssistTask
@@ -26,10 +27,21 @@ class Change:
     reporter_id: int | None
     masked: dict[str, Any]
     caller_phone: str | None
+    street_code: str | None = None
+    community_code: str | None = None
+    centre_id: int | None = None  # the centre holding the ticket (None: the district centre)
     texts: dict[str, str] = field(default_factory=dict, compare=False, repr=False)  # variant → JSON
 
     def visible_to(self, user: User) -> bool:
-        """As the ticket lists: a department its own and co-handled tickets, hotline staff hotline tickets."""
+        """As the ticket lists: a department its own and co-handled tickets, hotline staff hotline tickets,
+        a street or community centre its area's tickets and those it holds, the district centre all."""
+        if is_scoped(user):
+            return in_territory(
+                user,
+                street_code=self.street_code,
+                community_code=self.community_code,
+                centre_id=self.centre_id,
+            )
         if user.role in CENTRE_ROLES:
             return True
         if user.role is Role.DEPARTMENT:
@@ -114,6 +126,9 @@ def changes_after(
                 reporter_id=ticket.reporter_id,
                 caller_phone=ticket.caller_phone,
                 masked=masked,
+                street_code=ticket.street_code,
+                community_code=ticket.community_code,
+                centre_id=ticket.centre_id,
             )
         )
     return changes

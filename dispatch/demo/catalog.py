@@ -33,6 +33,8 @@ CATEGORIES: tuple[tuple[str, str, str | None, int, LimitUnit, int, LimitUnit], .
     ("06012", "道路不洁", "06", 4, WH, 2, WH),
     ("06027", "油烟污染", "06", 5, WD, 1, WD),
     ("06028", "噪声扰民", "06", 3, WD, 4, WH),
+    ("06030", "楼道堆物", "06", 3, WD, 4, WH),
+    ("06031", "飞线充电", "06", 1, WD, 4, WH),
     ("07", "宣传广告", None, 2, WD, 4, WH),
     ("07001", "非法小广告", "07", 1, WD, 4, WH),
     ("08", "施工管理", None, 5, WD, 1, WD),
@@ -65,7 +67,9 @@ CATEGORIES: tuple[tuple[str, str, str | None, int, LimitUnit, int, LimitUnit], .
 )
 
 # (category or 大类, area code or "district", department code or "street"): "street" means the
-# street office (街道办事处) of the area named. Category "10" has no rule: it goes to the manual queue.
+# street office (街道办事处) of the area named, "centre" the area's own centre (社区工作站); area
+# "all-streets" / "all-communities" gives every street / community its rule. Category "10" has no
+# rule: it goes to the manual queue.
 RULES: tuple[tuple[str, str, str], ...] = (
     ("06", "district", "cg"),
     ("07", "district", "cg"),
@@ -88,6 +92,9 @@ RULES: tuple[tuple[str, str, str], ...] = (
     ("09", "140213051", "street"),
     # Neighbour disputes go to each street's mediation office; in 御河街道 to the 司法所 of the district.
     ("20001", "all-streets", "street"),
+    # Small neighbourhood matters go first to the community workstation (先社区、后街道、再区).
+    ("06030", "all-communities", "centre"),
+    ("06031", "all-communities", "centre"),
 )
 
 # 12345 request types with limits of their own (诉求类型时限): (request type, category or "*", urgency,

@@ -46,8 +46,14 @@ DEMO_LOGINS: tuple[DemoLogin, ...] = (
     DemoLogin("leader", Role.LEADER, "领导"),
     DemoLogin("hotline", Role.HOTLINE, "12345受理员"),
     DemoLogin("cg1", Role.DEPARTMENT, "部门人员（区城市管理局）"),
+    DemoLogin("jdzx", Role.DISPATCHER, "街道中心派遣员（第1个网格所在街道）"),
+    DemoLogin("sqzx", Role.DISPATCHER, "社区工作站派遣员（第1个网格所在社区）"),
+    DemoLogin("sqgz", Role.DEPARTMENT, "社区工作站人员（同一社区，承办）"),
     DemoLogin("wgy0001", Role.GRID_OFFICER, "网格员（第1个网格）"),
 )
+# Every street and community has a centre (a department with the area's code): 街道综治中心 zx<street>,
+# 社区工作站 sq<community>, each with a dispatcher (<code>d) and a member of staff (<code>1).
+CENTRE_LOGINS = {"jdzx": "street", "sqzx": "community", "sqgz": "community"}
 
 
 def is_seeded(session: Session) -> bool:
@@ -100,12 +106,26 @@ def seed_demo(session: Session, *, seed: int = 20261128) -> dict[str, int]:
     }
 
 
+def _centre_code(spec: AreaSpec) -> str:
+    return f"zx{spec.code[-3:]}" if spec.level == "street" else f"sq{spec.code[-6:]}"
+
+
 def _departments(session: Session, specs: list[AreaSpec]) -> dict[str, Department]:
     departments = [Department(code=code, name=name) for code, name in catalog.DEPARTMENTS]
     departments += [
         Department(code=f"jd{s.code[-3:]}", name=f"{s.name}办事处", kind="street")
         for s in specs
         if s.level == "street"
+    ]
+    departments += [
+        Department(
+            code=_centre_code(s),
+            name=f"{s.name}{'综治中心' if s.level == 'street' else '工作站'}",
+            kind="centre",
+            area_code=s.code,
+        )
+        for s in specs
+        if s.level in ("street", "community")
     ]
     session.add_all(departments)
     session.flush()
@@ -141,15 +161,16 @@ def _categories(session: Session) -> None:
 
 def _rules(session: Session, specs: list[AreaSpec], departments: dict[str, Department]) -> int:
     streets = [s for s in specs if s.level == "street"]
+    communities = [s for s in specs if s.level == "community"]
+    centres = {s.code: _centre_code(s) for s in [*streets, *communities]}
     rules: list[RoutingRule] = []
     for category, area, department in catalog.RULES:
-        areas = (
-            [s.code for s in streets]
-            if area == "all-streets"
-            else [DISTRICT_CODE if area == "district" else area]
-        )
-        for area_code in areas:
-            code = f"jd{area_code[-3:]}" if department == "street" else department
+        by_kind = {"all-streets": streets, "all-communities": communities}
+        areas = [s.code for s in by_kind[area]] if area in by_kind else [area]
+        for area_code in (DISTRICT_CODE if a == "district" else a for a in areas):
+            code = {"street": f"jd{area_code[-3:]}", "centre": centres.get(area_code, "")}.get(
+                department, department
+            )
             rules.append(
                 RoutingRule(
                     category_code=category, area_code=area_code, department_id=departments[code].id or 0
@@ -190,18 +211,40 @@ def _users(
     password_hash: str,
     rng: random.Random,
 ) -> dict[str, int]:
-    """Create the demo logins, two staff per department, one officer per grid; returns grid → officer."""
-    cg = departments["cg"].id
-    users = [
+    """Create the demo logins, two staff per department, a dispatcher per centre, one officer per
+    grid; returns grid → officer."""
+    first_grid = next(s for s in specs if s.level == "grid")
+    community = next(s for s in specs if s.code == first_grid.parent_code)
+    street = next(s for s in specs if s.code == community.parent_code)
+    home = {"street": departments[_centre_code(street)], "community": departments[_centre_code(community)]}
+    users = []
+    for login in DEMO_LOGINS:
+        if login.role is Role.GRID_OFFICER:
+            continue
+        department = home[CENTRE_LOGINS[login.username]] if login.username in CENTRE_LOGINS else None
+        if department is None and login.role is Role.DEPARTMENT:
+            department = departments["cg"]
+        users.append(
+            User(
+                username=login.username,
+                full_name=f"{login.label.split('（')[0]}{_person(rng)}",
+                role=login.role,
+                department_id=department.id if department else None,
+                area_code=department.area_code if department and login.role is not Role.DEPARTMENT else None,
+                password_hash=password_hash,
+            )
+        )
+    users += [
         User(
-            username=login.username,
-            full_name=f"{login.label.split('（')[0]}{_person(rng)}",
-            role=login.role,
-            department_id=cg if login.role is Role.DEPARTMENT else None,
+            username=f"{centre.code}d",
+            full_name=_person(rng),
+            role=Role.DISPATCHER,
+            department_id=centre.id,
+            area_code=centre.area_code,
             password_hash=password_hash,
         )
-        for login in DEMO_LOGINS
-        if login.role is not Role.GRID_OFFICER
+        for centre in departments.values()
+        if centre.area_code is not None
     ]
     for department in departments.values():
         for n in (1, 2):

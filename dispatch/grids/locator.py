@@ -25,6 +25,14 @@ class GridPlace:
     chain: tuple[str, ...]
     duty_officer_id: int | None
 
+    @property
+    def community_code(self) -> str | None:
+        return self.chain[1] if len(self.chain) >= 4 else None
+
+    @property
+    def street_code(self) -> str | None:
+        return self.chain[2] if len(self.chain) >= 4 else None
+
 
 class GridLocator:
     """Finds the grids covering points; a point on a shared boundary is covered by every grid touching it."""
@@ -34,11 +42,22 @@ class GridLocator:
         parent = {a.code: a.parent_code for a in areas}
         grids = [a for a in areas if a.level == AreaLevel.GRID]
         self._places = [GridPlace(a.code, a.name, _chain(a.code, parent), a.duty_officer_id) for a in grids]
+        self._by_code = {p.grid_code: p for p in self._places}
+        self.parent = parent  # every area's parent code, for the hierarchy above the grids
+        self.level = {a.code: a.level for a in areas}
         self._polygons = np.array([shape(json.loads(a.geometry)) for a in grids], dtype=object)
         self._tree = shapely.STRtree(self._polygons)
 
     def __len__(self) -> int:
         return len(self._places)
+
+    def place(self, grid_code: str) -> GridPlace | None:
+        """The grid with this code and its ancestors, or None if this version has no such grid."""
+        return self._by_code.get(grid_code)
+
+    def contains(self, outer: str, inner: str) -> bool:
+        """Whether area `inner` lies inside area `outer` (or is it)."""
+        return outer in _chain(inner, self.parent)
 
     def locate(self, lon: float, lat: float) -> list[GridPlace]:
         """Every grid covering the point (none outside all grids, several on a shared boundary)."""

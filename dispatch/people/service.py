@@ -11,7 +11,7 @@ import re
 from sqlmodel import Session, col, select
 
 from dispatch import clock
-from dispatch.auth.models import ROLE_LABELS, Role, User
+from dispatch.auth.models import AREA_ROLES, ROLE_LABELS, Role, User
 from dispatch.auth.service import hash_password
 from dispatch.catalog.models import Department
 from dispatch.catalog.tabular import Row, read_rows
@@ -35,7 +35,8 @@ def import_people(session: Session, text: str, *, dry_run: bool = False) -> Repo
         a.code: a
         for a in session.exec(select(Area).where(Area.version_id == version_id, Area.level == AreaLevel.GRID))
     }
-    departments = {d.code: d.id for d in session.exec(select(Department))}
+    department_rows = {d.code: d for d in session.exec(select(Department))}
+    departments = {code: d.id for code, d in department_rows.items()}
     users = {
         u.username: u
         for u in session.exec(select(User).where(col(User.username).in_([r.get("username") for r in rows])))
@@ -63,6 +64,16 @@ def import_people(session: Session, text: str, *, dry_run: bool = False) -> Repo
             report.error("unknown_department", f"部门 {department} 不存在", where=row.line)
         if role is Role.DEPARTMENT and not department:
             report.error("missing_department", "部门人员必须填写 department_code", where=row.line)
+        if (
+            role in AREA_ROLES
+            and department in department_rows
+            and department_rows[department].area_code is None
+        ):
+            report.error(
+                "not_a_centre",
+                f"{ROLE_LABELS[role]}只能属于区指挥中心（不填部门）或街道/社区中心，{department} 不是中心",
+                where=row.line,
+            )
         codes = [c.strip() for c in row.get("grids").replace("；", ";").split(";") if c.strip()]
         if codes and role is not Role.GRID_OFFICER:
             report.error("grids_for_non_officer", "只有网格员可以分配网格", where=row.line)
@@ -94,9 +105,10 @@ def import_people(session: Session, text: str, *, dry_run: bool = False) -> Repo
             username=row.get("username"), full_name="", role=role, password_hash=""
         )
         user.full_name, user.role = row.get("full_name"), role
-        user.department_id = (
-            departments.get(row.get("department_code")) if row.get("department_code") else None
-        )
+        unit = department_rows.get(row.get("department_code") or "")
+        user.department_id = unit.id if unit else None
+        # A centre's dispatcher, shift lead or leader sees the centre's area; anyone else no area.
+        user.area_code = unit.area_code if unit and role in AREA_ROLES else None
         if row.get("password"):
             user.password_hash = hash_password(row.get("password"))
         session.add(user)

@@ -2,22 +2,47 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from dispatch.auth.deps import require_role
-from dispatch.auth.models import Role, User
+from dispatch.auth.deps import CurrentUser, require_role
+from dispatch.auth.models import AREA_ROLES, CENTRE_ROLES, Role, User
 from dispatch.db import SessionDep
-from dispatch.errors import InvalidInput
-from dispatch.inputs import LocalDateTime
+from dispatch.errors import Forbidden, InvalidInput
+from dispatch.grids.locator import current_locator
+from dispatch.grids.models import AreaLevel
+from dispatch.inputs import DbId, LocalDateTime
 from dispatch.stats.export import to_csv, to_xlsx
+from dispatch.stats.people import person_rows
 from dispatch.stats.rollup import compute
 from dispatch.stats.service import GroupBy, grid_counts
 
 router = APIRouter(prefix="/api/stats", tags=["stats"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 Viewer = Annotated[User, Depends(require_role(Role.LEADER, Role.SHIFT_LEAD, Role.DISPATCHER, Role.ADMIN))]
+
+
+AREA_GROUPINGS = (GroupBy.STREET, GroupBy.COMMUNITY, GroupBy.GRID)
+
+
+def _in_area(session: SessionDep, viewer: User) -> Callable[[str], bool]:
+    """Whether an area (street, community or grid code) lies in the viewer's territory: everything for
+    the district centre, the centre's own area for a street or community centre."""
+    if viewer.area_code is None:
+        return lambda code: True
+    locator = current_locator(session)
+    area = viewer.area_code
+    return lambda code: locator is not None and locator.contains(area, code)
+
+
+def _default_grouping(session: SessionDep, viewer: User) -> GroupBy:
+    if viewer.area_code is None:
+        return GroupBy.DEPARTMENT
+    locator = current_locator(session)
+    level = locator.level.get(viewer.area_code) if locator else None
+    return GroupBy.COMMUNITY if level is AreaLevel.STREET else GroupBy.GRID
 
 
 def _period(date_from: LocalDateTime, date_to: LocalDateTime) -> None:
@@ -28,25 +53,63 @@ def _period(date_from: LocalDateTime, date_to: LocalDateTime) -> None:
 
 @router.get("/heat")
 def heat(
-    _: Viewer, session: SessionDep, date_from: LocalDateTime, date_to: LocalDateTime
+    viewer: Viewer, session: SessionDep, date_from: LocalDateTime, date_to: LocalDateTime
 ) -> dict[str, object]:
-    """Tickets per grid in [date_from, date_to), for the dashboard's heat map."""
+    """Tickets per grid in [date_from, date_to), for the dashboard's heat map (a street or community
+    centre: the grids of its area)."""
     _period(date_from, date_to)
-    return {"grids": grid_counts(session, date_from=date_from, date_to=date_to)}
+    inside = _in_area(session, viewer)
+    grids = grid_counts(session, date_from=date_from, date_to=date_to)
+    return {"grids": [g for g in grids if inside(str(g["grid_code"]))]}
+
+
+@router.get("/people")
+def people(
+    viewer: CurrentUser,
+    session: SessionDep,
+    date_from: LocalDateTime,
+    date_to: LocalDateTime,
+    department_id: DbId | None = None,
+) -> dict[str, object]:
+    """Per 承办人 of one unit, tickets created in [date_from, date_to): assigned, open, overdue, handled,
+    handled on time, average working hours from dispatch to 反馈. Department staff and a centre's staff
+    see their own unit; the district centre any department (`department_id`) or, without one, its own
+    queue."""
+    _period(date_from, date_to)
+    if viewer.role is Role.DEPARTMENT or (viewer.role in AREA_ROLES and viewer.area_code is not None):
+        if department_id is not None and department_id != viewer.department_id:
+            raise Forbidden("只能查看本单位人员的指标", field="department_id")
+        unit = viewer.department_id
+    elif viewer.role in CENTRE_ROLES:
+        unit = department_id
+    else:
+        raise Forbidden("当前角色无权执行此操作", role=viewer.role.value)
+    rows = person_rows(session, unit_id=unit, date_from=date_from, date_to=date_to)
+    return {"department_id": unit, "date_from": date_from, "date_to": date_to, "rows": rows}
 
 
 @router.get("/kpis", response_model=None, responses={200: {"content": {"text/csv": {}, XLSX: {}}}})
 def kpis(
-    _: Viewer,
+    viewer: Viewer,
     session: SessionDep,
     date_from: LocalDateTime,
     date_to: LocalDateTime,
-    group_by: GroupBy = GroupBy.DEPARTMENT,
+    group_by: GroupBy | None = None,
     format: Annotated[Literal["json", "csv", "xlsx"], Query()] = "json",  # noqa: A002 - the query name users see
 ) -> Response | dict[str, object]:
-    """KPIs of tickets created in [date_from, date_to) per department, street, community, grid or category."""
+    """KPIs of tickets created in [date_from, date_to) per department, street, community, grid or category.
+
+    A street or community centre sees the rows of its own area only: by street, community or grid.
+    Without `group_by`: by department for the district centre, by the level below a centre's own."""
     _period(date_from, date_to)
+    if group_by is None:
+        group_by = _default_grouping(session, viewer)
+    if viewer.area_code is not None and group_by not in AREA_GROUPINGS:
+        raise InvalidInput("街道/社区中心只能按街道、社区或网格查看本辖区的指标", field="group_by")
     rows = compute(session, group_by=group_by, date_from=date_from, date_to=date_to)
+    if viewer.area_code is not None:
+        inside = _in_area(session, viewer)
+        rows = [r for r in rows if inside(str(r["key"]))]
     if format == "json":
         return {"group_by": group_by, "date_from": date_from, "date_to": date_to, "rows": rows}
     stem = f"kpi-{group_by.value}-{date_from:%Y%m%d}-{date_to:%Y%m%d}"

@@ -12,8 +12,8 @@ from dispatch.db import SessionDep
 from dispatch.events.views import read_photos
 from dispatch.inputs import DbId
 from dispatch.openapi import error_responses
+from dispatch.tickets import centres, side_moves, workflow
 from dispatch.tickets import schemas as body
-from dispatch.tickets import side_moves, workflow
 from dispatch.tickets.detail import detail
 from dispatch.tickets.models import Ticket
 from dispatch.tickets.schemas import TicketDetail
@@ -48,6 +48,34 @@ def dispatch(
         grid_code=data.grid_code,
         note=data.note,
     )
+    return _done(session, ticket, by)
+
+
+@router.get("/assignees", response_model=list[body.Assignee])
+def assignees(ticket: CurrentTicket, by: CurrentUser, session: SessionDep) -> list[body.Assignee]:
+    """Who the caller may make this ticket's 承办人 (empty: the caller may not assign it)."""
+    return [
+        body.Assignee(id=u.id or 0, username=u.username, full_name=u.full_name)
+        for u in workflow.assignable(session, ticket, by)
+    ]
+
+
+@router.post("/assign", response_model=TicketDetail)
+def assign(
+    ticket: CurrentTicket, by: CurrentUser, session: SessionDep, data: body.AssignBody
+) -> TicketDetail:
+    """指定承办人 (the department's staff for its tickets; a centre's dispatchers for its queue)."""
+    workflow.assign(session, ticket=ticket, by=by, user_id=data.user_id, note=data.note)
+    return _done(session, ticket, by)
+
+
+@router.post("/hand-down", response_model=TicketDetail)
+def hand_down(
+    ticket: CurrentTicket, by: CurrentUser, session: SessionDep, data: body.HandDownBody
+) -> TicketDetail:
+    """下派 from this centre's queue to a street or community centre below whose area holds the ticket
+    (dispatcher, shift lead); it lands in that centre's queue."""
+    centres.hand_down(session, ticket=ticket, by=by, centre_id=data.centre_id, note=data.note)
     return _done(session, ticket, by)
 
 

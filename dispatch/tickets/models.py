@@ -67,6 +67,8 @@ class Action(StrEnum):
     URGE = "urge"  # 督办 / 催办
     ACK_URGE = "ack_urge"  # 确认督办
     ESCALATE = "escalate"  # 上报
+    HAND_DOWN = "hand_down"  # 下派（交下级中心处置）
+    ASSIGN = "assign"  # 指定承办人
     SELF_RESOLVE = "self_resolve"  # 自行处置
     ADD_ASSIST = "add_assist"  # 增加协办
     ASSIST_SIGN = "assist_sign"  # 协办签收
@@ -140,6 +142,14 @@ class Ticket(TicketBase, table=True):
     duty_grid_code: str | None = Field(default=None, max_length=32)
     grid_version_id: int | None = Field(default=None, foreign_key="grid_version.id")
     department_id: int | None = Field(default=None, foreign_key="department.id", index=True)
+    # The street and community of its grid (set with the grid): which centres see it.
+    street_code: str | None = Field(default=None, max_length=32, index=True)
+    community_code: str | None = Field(default=None, max_length=32, index=True)
+    # The centre that steers it (its queue, dispatch, 核查); None: the district centre.
+    centre_id: int | None = Field(default=None, foreign_key="department.id", index=True)
+    # 承办人: the person inside the unit now responsible (the department's, or the holding centre's
+    # while it sits in that centre's queue); cleared when the ticket changes hands.
+    assignee_id: int | None = Field(default=None, foreign_key="user.id", index=True)
     deadline_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # The deadline crosses a year without a work calendar: counted Monday–Friday until one is loaded.
     deadline_provisional: bool = False
@@ -201,6 +211,12 @@ class TicketRead(TicketBase):
     grid_name: str | None = None
     department_id: int | None
     department_name: str | None = None
+    street_code: str | None = None
+    community_code: str | None = None
+    centre_id: int | None = None
+    centre_name: str | None = None  # None: the district centre
+    assignee_id: int | None = None
+    assignee_name: str | None = None
     deadline_at: datetime | None
     deadline_provisional: bool = False
     manual_reason: str | None
@@ -234,6 +250,8 @@ class TicketLogRead(BaseModel):
     from_state: TicketState | None
     to_state: TicketState
     note: str
+    # The centre this move handed the ticket to (route to a centre, 上报, 下派); "区指挥中心": the district.
+    to_centre: str | None = None
 
 
 class TicketPage(BaseModel):
@@ -284,6 +302,11 @@ class TicketQuery(BaseModel):
     category_code: str | None = None
     grid_code: str | None = None
     department_id: DbId | None = None
+    # Only the tickets the viewer's own centre holds (the district centre: those no street or community
+    # centre holds): a centre's queue, e.g. with state=manual.
+    own_centre: bool = False
+    # 承办人: "me" (assigned to the viewer) or "none" (nobody yet)
+    assignee: Literal["me", "none"] | None = None
     created_from: LocalDateTime | None = None  # without a zone: Beijing time
     created_to: LocalDateTime | None = None
     sort: Literal["newest", "deadline"] = "newest"

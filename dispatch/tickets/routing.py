@@ -11,6 +11,7 @@ from dispatch import clock
 from dispatch.catalog.rules import RuleBook
 from dispatch.gazetteer.matcher import locate_address
 from dispatch.grids.locator import GridLocator, GridPlace, current_locator
+from dispatch.tickets.centres import CentreBook, centre_level, place_in_grid
 from dispatch.tickets.deadlines import limits_read_once, start_clock
 from dispatch.tickets.duplicates import suggest as suggest_duplicates
 from dispatch.tickets.models import Action, Ticket, TicketState
@@ -62,6 +63,7 @@ def route_batch(session: Session, ticket_ids: Sequence[int]) -> dict[str, int]:
     place_by_address(session, tickets)
     locator = current_locator(session)
     rules = RuleBook.load(session)
+    centres = CentreBook.load(session)
     places = _locate(locator, tickets)
     # Nothing below reads what the loop changes: flush once at the end (one batched UPDATE) rather
     # than before each query.
@@ -69,15 +71,29 @@ def route_batch(session: Session, ticket_ids: Sequence[int]) -> dict[str, int]:
         now = clock.now()
         for ticket, ticket_places in zip(tickets, places, strict=True):
             decision = decide(ticket, ticket_places, rules)
-            ticket.grid_code = decision.grid.grid_code if decision.grid else None
-            ticket.duty_grid_code = ticket.grid_code
-            ticket.grid_version_id = locator.version_id if locator else None
+            place_in_grid(ticket, decision.grid, locator)
             ticket.routed_at = now
-            data = {
+            data: dict[str, object] = {
                 "rule_id": decision.rule_id,
                 "grid_code": ticket.grid_code,
                 "department_id": decision.department_id,
             }
+            if (centre := centres.by_id.get(decision.department_id or 0)) is not None:
+                # The rule names a street or community centre: its queue, to handle or pass on.
+                ticket.centre_id = centre.id
+                ticket.escalation_level = centre_level(locator, centre)
+                ticket.manual_reason = f"按规则由{centre.name}先行处置"
+                data.update(department_id=None, centre_id=centre.id, centre_name=centre.name)
+                record(
+                    session,
+                    ticket=ticket,
+                    action=Action.ROUTE_MANUAL,
+                    actor=None,
+                    note=ticket.manual_reason,
+                    data=data,
+                )
+                counts["manual"] += 1
+                continue
             if decision.department_id is None:
                 ticket.manual_reason = decision.reason
                 record(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from dispatch.inputs import DbId, LocalDateTime
 from dispatch.tickets.models import (
@@ -43,6 +43,22 @@ class ReasonBody(Body):
 
 
 class NoteBody(Body):
+    note: Note = ""
+
+
+class AssignBody(Body):
+    user_id: DbId = Field(description="the 承办人: a member of the unit holding the ticket")
+    note: Note = ""
+
+
+class Assignee(BaseModel):
+    id: int
+    username: str
+    full_name: str
+
+
+class HandDownBody(Body):
+    centre_id: DbId = Field(description="the street or community centre (a department with an area) below")
     note: Note = ""
 
 

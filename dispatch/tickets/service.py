@@ -159,7 +159,14 @@ def get_visible(session: Session, *, ticket_id: int, viewer: User) -> Ticket:
 
 
 def visibility(viewer: User) -> ColumnElement[bool]:
-    """SQL condition for the tickets a viewer may see: a department only its own, an officer their reports."""
+    """SQL condition for the tickets a viewer may see: a department only its own, an officer their reports,
+    a street or community centre its area's tickets and those it holds, the district centre all."""
+    if viewer.role in CENTRE_ROLES and viewer.area_code is not None:
+        return or_(
+            col(Ticket.street_code) == viewer.area_code,
+            col(Ticket.community_code) == viewer.area_code,
+            col(Ticket.centre_id) == viewer.department_id,
+        )
     if viewer.role in CENTRE_ROLES:
         return col(Ticket.id).is_not(None)
     if viewer.role is Role.DEPARTMENT:
@@ -189,6 +196,15 @@ def list_visible(session: Session, *, viewer: User, query: TicketQuery) -> list[
         statement = statement.where(col(Ticket.grid_code).startswith(query.grid_code))
     if query.department_id is not None:
         statement = statement.where(Ticket.department_id == query.department_id)
+    if query.assignee == "me":
+        statement = statement.where(Ticket.assignee_id == viewer.id)
+    elif query.assignee == "none":
+        statement = statement.where(col(Ticket.assignee_id).is_(None))
+    if query.own_centre:
+        centre_id = viewer.department_id if viewer.area_code is not None else None
+        statement = statement.where(
+            col(Ticket.centre_id).is_(None) if centre_id is None else Ticket.centre_id == centre_id
+        )
     if query.created_from is not None:
         statement = statement.where(col(Ticket.created_at) >= query.created_from)
     if query.created_to is not None:
@@ -225,7 +241,7 @@ def mask_phone(phone: str | None) -> str | None:
 def present(session: Session, tickets: Sequence[Ticket], *, viewer: User | None) -> list[TicketRead]:
     """Tickets as the API shows them: names resolved in bulk, phones masked unless hotline staff views."""
     categories = {t.category_code for t in tickets}
-    departments = {t.department_id for t in tickets if t.department_id is not None}
+    departments = {d for t in tickets for d in (t.department_id, t.centre_id) if d is not None}
     category_names = dict(
         session.exec(select(Category.code, Category.name).where(col(Category.code).in_(categories))).all()
     )
@@ -233,6 +249,8 @@ def present(session: Session, tickets: Sequence[Ticket], *, viewer: User | None)
         session.exec(select(Department.id, Department.name).where(col(Department.id).in_(departments))).all()
     )
     grid_names = names_for(session, {t.grid_code for t in tickets if t.grid_code})
+    assigned = {t.assignee_id for t in tickets if t.assignee_id is not None}
+    people = dict(session.exec(select(User.id, User.full_name).where(col(User.id).in_(assigned))).all())
     show_phone = viewer is not None and viewer.role is Role.HOTLINE
     ids = [t.id for t in tickets if t.id is not None]
     open_notices: dict[int, int] = dict(
@@ -255,6 +273,8 @@ def present(session: Session, tickets: Sequence[Ticket], *, viewer: User | None)
                 "category_name": category_names.get(t.category_code, ""),
                 "grid_name": grid_names.get(t.grid_code or ""),
                 "department_name": department_names.get(t.department_id or 0),
+                "centre_name": department_names.get(t.centre_id or 0),
+                "assignee_name": people.get(t.assignee_id or 0),
                 "caller_phone": t.caller_phone if show_phone else mask_phone(t.caller_phone),
                 "open_notice_count": open_notices.get(t.id or 0, 0),
                 "assist_department_ids": assists.get(t.id or 0, []),

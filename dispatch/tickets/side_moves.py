@@ -11,11 +11,12 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from dispatch import clock
-from dispatch.auth.models import Role, User
+from dispatch.auth.models import CENTRE_ROLES, Role, User
 from dispatch.config import get_settings
 from dispatch.errors import Forbidden, InvalidInput, InvalidTransition, NotFound
+from dispatch.tickets import centres
 from dispatch.tickets.deadlines import reset_warning
-from dispatch.tickets.models import Action, EscalationLevel, Ticket, TicketLog
+from dispatch.tickets.models import Action, EscalationLevel, Ticket, TicketLog, TicketState
 from dispatch.tickets.service import record
 from dispatch.tickets.side_models import (
     AssistStatus,
@@ -168,13 +169,16 @@ def escalate(session: Session, *, ticket: Ticket, by: User | None, note: str = "
     """上报 one level up the hierarchy 网格 → 社区 → 街道 → 区.
 
     Who may: the centre; the lead department (a co-handling department may not: its part is not the
-    case); the grid officer who reported it."""
+    case); the grid officer who reported it. A street or community centre escalating a ticket from its
+    queue hands it over to the centre above (centres.hand_up)."""
     if by is not None:
         authorize(ticket, by, Action.ESCALATE)
         if by.role is Role.GRID_OFFICER and ticket.reporter_id != by.id:
             raise Forbidden("只能上报本人上报的事件")
         if by.role is Role.DEPARTMENT and by.department_id != ticket.department_id:
             raise Forbidden("只有主办部门可以上报，协办部门不能上报", action=Action.ESCALATE.value)
+        if ticket.state is TicketState.MANUAL and ticket.centre_id is not None and by.role in CENTRE_ROLES:
+            return centres.hand_up(session, ticket=ticket, by=by, note=note)
     index = ESCALATION_ORDER.index(ticket.escalation_level)
     if index + 1 >= len(ESCALATION_ORDER):
         raise InvalidTransition("已上报至区级，无法继续上报", state=ticket.state.value)

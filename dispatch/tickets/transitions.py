@@ -22,6 +22,8 @@ TRANSITIONS: dict[tuple[TicketState | None, Action], TicketState] = {
     (S.NEW, A.ROUTE_MANUAL): S.MANUAL,
     (S.NEW, A.SELF_RESOLVE): S.CLOSED,
     (S.MANUAL, A.DISPATCH): S.DISPATCHED,
+    (S.MANUAL, A.HAND_DOWN): S.MANUAL,  # into the queue of a centre below
+    **{(s, A.ASSIGN): s for s in (S.MANUAL, S.DISPATCHED, S.SIGNED, S.SUSPENDED, S.FEEDBACK)},
     (S.MANUAL, A.REJECT): S.REJECTED,
     (S.RETURNED, A.REJECT): S.REJECTED,
     (S.DISPATCHED, A.REDISPATCH): S.DISPATCHED,
@@ -81,6 +83,8 @@ ACTION_ROLES: dict[Action, frozenset[Role] | None] = {
     A.URGE: frozenset({Role.DISPATCHER, Role.SHIFT_LEAD, Role.LEADER}),
     A.ACK_URGE: _DEPARTMENT,
     A.ESCALATE: frozenset({Role.GRID_OFFICER, Role.DEPARTMENT, Role.DISPATCHER, Role.SHIFT_LEAD}),
+    A.HAND_DOWN: _CENTRE,
+    A.ASSIGN: _CENTRE | _DEPARTMENT,  # within the unit holding it (workflow.assign)
     A.ADD_ASSIST: _CENTRE,
     A.ASSIST_SIGN: _DEPARTMENT,
     A.ASSIST_FEEDBACK: _DEPARTMENT,

@@ -15,6 +15,7 @@ from dispatch.events.photos import served_headers, served_type
 from dispatch.inputs import DbId
 from dispatch.openapi import error_responses
 from dispatch.tickets import service
+from dispatch.tickets.centres import in_territory, is_scoped
 from dispatch.tickets.detail import detail
 from dispatch.tickets.duplicates import find_candidates
 from dispatch.tickets.models import TicketPage, TicketQuery
@@ -51,6 +52,17 @@ def similar(
     found = find_candidates(
         session, category_code=category_code, lon=lon, lat=lat, caller_phone=phone, address=address
     )
+    if is_scoped(viewer):  # a street or community centre learns nothing of other areas
+        found = [
+            c
+            for c in found
+            if in_territory(
+                viewer,
+                street_code=c.ticket.street_code,
+                community_code=c.ticket.community_code,
+                centre_id=c.ticket.centre_id,
+            )
+        ]
     shown = service.present(session, [c.ticket for c in found], viewer=viewer)
     return [
         SimilarRead(

@@ -19,8 +19,9 @@ from dispatch.errors import Forbidden, InvalidInput, InvalidTransition
 from dispatch.events.models import Attachment
 from dispatch.events.photos import Photo, attachment_row
 from dispatch.grids.locator import current_locator
+from dispatch.tickets import centres
 from dispatch.tickets.deadlines import extend_by_pause, start_clock
-from dispatch.tickets.models import Action, EscalationLevel, Satisfaction, Ticket, TicketLog
+from dispatch.tickets.models import Action, EscalationLevel, Satisfaction, Ticket, TicketLog, TicketState
 from dispatch.tickets.service import record
 from dispatch.tickets.side_models import (
     OPEN_ASSIST_STATUSES,
@@ -42,6 +43,7 @@ def authorize(ticket: Ticket, by: User, action: Action, *, department_id: int | 
     roles = ACTION_ROLES[action]
     if roles is None or by.role not in roles:
         raise Forbidden("当前角色无权执行此操作", action=action.value, role=by.role.value)
+    centres.check_steers(ticket, by, action)
     owner = ticket.department_id if department_id is None else department_id
     if action in OWN_DEPARTMENT_ACTIONS and by.department_id != owner:
         raise Forbidden("该工单不属于本部门", action=action.value)
@@ -157,10 +159,12 @@ def dispatch_manual(
     authorize(ticket, by, Action.DISPATCH)
     department = department_or_error(session, department_id)
     if grid_code is not None:
-        ticket.grid_code = grid_code
-        ticket.duty_grid_code = grid_code
+        locator = current_locator(session)
+        centres.place_in_grid(ticket, locator.place(grid_code) if locator else None, locator)
+        ticket.grid_code = ticket.duty_grid_code = grid_code
     ticket.department_id = department.id
     ticket.manual_reason = None
+    ticket.assignee_id = None  # the department names its own 承办人
     start_clock(session, ticket, clock.now())
     return record(
         session,
@@ -183,6 +187,7 @@ def redispatch(
         session, ticket=ticket, by=by, reason="工单已改派，延期申请自动取消"
     )
     ticket.department_id = department.id
+    ticket.assignee_id = None
     start_clock(session, ticket, clock.now())
     return record(
         session,
@@ -221,10 +226,12 @@ def reject(session: Session, *, ticket: Ticket, by: User, reason: str) -> Ticket
 
 
 def sign(session: Session, *, ticket: Ticket, by: User) -> TicketLog:
-    """签收 by the department's staff."""
+    """签收 by the department's staff; whoever signs an unassigned ticket becomes its 承办人."""
     authorize(ticket, by, Action.SIGN)
     now = clock.now()
     ticket.signed_at = now
+    if ticket.assignee_id is None:
+        ticket.assignee_id = by.id
     on_time = ticket.sign_deadline_at is None or now <= ticket.sign_deadline_at
     return record(session, ticket=ticket, action=Action.SIGN, actor=by, data={"on_time": on_time})
 
@@ -234,6 +241,7 @@ def return_ticket(session: Session, *, ticket: Ticket, by: User, reason: str) ->
     authorize(ticket, by, Action.RETURN)
     reason = required_text(reason, "reason", "回退理由")
     ticket.return_count += 1
+    ticket.assignee_id = None  # back with the centre
     cancelled = cancel_pending_extensions(
         session, ticket=ticket, by=by, reason="工单已回退，延期申请自动取消"
     )
@@ -415,6 +423,49 @@ def notice_addressee(ticket: Ticket, notice: Notice) -> int | None:
     return notice.department_id if notice.kind == ASSIST_NOTICE else ticket.department_id
 
 
+def assignable(session: Session, ticket: Ticket, by: User) -> list[User]:
+    """The people `by` may make the ticket's 承办人: in a ticket's working states its department's staff
+    (for that department's staff); in a centre's queue that centre's dispatchers and shift leads (for
+    them). Empty when `by` may not assign it."""
+    if by.role is Role.DEPARTMENT and ticket.state is not TicketState.MANUAL:
+        if ticket.department_id is None or by.department_id != ticket.department_id:
+            return []
+        unit = (col(User.department_id) == ticket.department_id, col(User.role) == Role.DEPARTMENT)
+    elif by.role in (Role.DISPATCHER, Role.SHIFT_LEAD) and ticket.state is TicketState.MANUAL:
+        if (by.department_id if centres.is_scoped(by) else None) != ticket.centre_id:
+            return []
+        holder = (
+            col(User.department_id).is_(None)
+            if ticket.centre_id is None
+            else col(User.department_id) == ticket.centre_id
+        )
+        unit = (holder, col(User.role).in_((Role.DISPATCHER, Role.SHIFT_LEAD)))
+    else:
+        return []
+    return list(session.exec(select(User).where(*unit, col(User.active)).order_by(col(User.username))))
+
+
+def assign(session: Session, *, ticket: Ticket, by: User, user_id: int, note: str = "") -> TicketLog:
+    """指定承办人: the unit holding the ticket names the person responsible (one of its own)."""
+    authorize(ticket, by, Action.ASSIGN)
+    people = {u.id: u for u in assignable(session, ticket, by)}
+    if not people:
+        raise Forbidden("只有工单所在单位可以指定承办人", action=Action.ASSIGN.value)
+    person = people.get(user_id)
+    if person is None:
+        raise InvalidInput(f"承办人须是本单位在岗人员：{user_id}", field="user_id")
+    previous = ticket.assignee_id
+    ticket.assignee_id = person.id
+    return record(
+        session,
+        ticket=ticket,
+        action=Action.ASSIGN,
+        actor=by,
+        note=note.strip() or f"承办人：{person.full_name}",
+        data={"assignee_id": person.id, "assignee_name": person.full_name, "from_assignee_id": previous},
+    )
+
+
 def available_actions(session: Session, ticket: Ticket, viewer: User) -> list[Action]:
     """What `viewer` can do on this ticket now: the table's actions for the role, narrowed by the
     department, pending extension requests, open notices, co-handling parts and the ticket's source."""
@@ -444,14 +495,18 @@ def available_actions(session: Session, ticket: Ticket, viewer: User) -> list[Ac
         Action.CALLBACK: ticket.source.value == "hotline",
         Action.REOPEN: False,  # 重办 follows a 不满意 callback
         Action.SELF_RESOLVE: False,  # chosen at intake
+        Action.HAND_DOWN: centres.can_hand_down(session, ticket),
+        Action.ASSIGN: bool(assignable(session, ticket, viewer)),
         Action.ESCALATE: ticket.escalation_level is not EscalationLevel.DISTRICT
         and (viewer.role is not Role.GRID_OFFICER or ticket.reporter_id == viewer.id)
         and (viewer.role is not Role.DEPARTMENT or viewer.department_id == ticket.department_id),
     }
+    steers = not centres.is_scoped(viewer) or ticket.centre_id == viewer.department_id
     return [
         action
         for action in allowed_actions(ticket.state, viewer.role)
         if checks.get(action, True)
+        and steers
         and (
             action not in OWN_DEPARTMENT_ACTIONS
             or action is Action.ACK_URGE  # checked above against each notice's addressee
