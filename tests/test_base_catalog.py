@@ -189,3 +189,36 @@ def test_cli_import_reports_and_exits_2(
     admin_main(["catalog", "export", "categories", "--format", "yaml", "-o", str(out)])
     admin_main(["catalog", "import", "categories", str(out), "--dry-run"])
     assert "可以导入" in capsys.readouterr().out
+
+
+def test_centres_in_the_department_file(session: Session) -> None:
+    """A centre names a street or community of the current grids, one centre per area; a department
+    names none. Every problem is on its line and nothing is written."""
+    street, community = "140213050", "140213050001"
+    text = "\n".join(
+        [
+            "code,name,kind,area_code",
+            f"zxnew,新街道中心,centre,{street}9",  # 2 not an area
+            "zxnone,无辖区中心,centre,",  # 3 a centre without an area
+            f"cgx,带辖区的部门,department,{community}",  # 4 a department with an area
+            f"zx999,抢辖区,centre,{street}",  # 5 the area is zx050's
+            "zxgrid,网格中心,centre,140213050001001",  # 6 a grid, not a street or community
+            f"zx050,永泰街道综治中心（更名）,centre,{street}",  # 7 the same area as line 5
+        ]
+    )
+    report = import_catalog(session, "departments", text)
+    assert sorted((p.where, p.kind) for p in report.errors) == [
+        (2, "bad_area"),
+        (3, "centre_area"),
+        (4, "centre_area"),
+        (5, "area_taken"),
+        (6, "bad_area"),
+        (7, "duplicate"),
+    ]
+    assert session.exec(select(Department).where(Department.code == "zxnew")).first() is None
+    # Alone, line 7 renames the centre that holds the area.
+    ok = import_catalog(session, "departments", "code,name,kind,area_code\n" + text.splitlines()[-1])
+    session.commit()
+    assert ok.ok, list(ok.lines())
+    renamed = session.exec(select(Department).where(Department.code == "zx050")).one()
+    assert (renamed.name, renamed.area_code) == ("永泰街道综治中心（更名）", street)

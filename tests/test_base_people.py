@@ -119,3 +119,27 @@ def test_deactivated_user_cannot_log_in(api: TestClient) -> None:
     assert (
         api.post("/api/admin/people/wgy0006/deactivate", headers=bearer(api, "dispatcher")).status_code == 403
     )
+
+
+def test_centre_staff_get_their_centres_area(session: Session) -> None:
+    """A dispatcher, shift lead or leader of a centre sees its area; of the district, none; a centre
+    role cannot belong to an ordinary department."""
+    text = "\n".join(
+        [
+            HEADER,
+            "zxnew1,钱亮,dispatcher,zx050,,start1234",  # 2 ok: 永泰街道's centre
+            "zxnew2,孙红,leader,sq050001,,start1234",  # 3 ok: a community workstation's leader
+            "zxnew3,李明,shift_lead,,,start1234",  # 4 ok: the district centre
+            "zxnew4,周强,dispatcher,cg,,start1234",  # 5 a dispatcher of a bureau
+        ]
+    )
+    report = import_people(session, text)
+    assert [(p.where, p.kind) for p in report.errors] == [(5, "not_a_centre")]
+    ok = import_people(session, "\n".join(text.splitlines()[:4]))
+    session.commit()
+    assert ok.ok, list(ok.lines())
+    assert [user(session, name).area_code for name in ("zxnew1", "zxnew2", "zxnew3")] == [
+        "140213050",
+        "140213050001",
+        None,
+    ]

@@ -111,6 +111,26 @@ def test_community_street_district_each_take_their_step(desk: Desk, run_worker: 
     ]  # fmt: skip
     assert [e["to_centre"] for e in log[1:3]] == [f"{COMMUNITY.name}工作站", f"{STREET.name}综治中心"]
 
+    # 5. KPIs by centre: each level counts its own part; a centre sees its area's centres only.
+    by_centre = centre_kpis(desk, "dispatcher")
+    assert by_centre[f"{COMMUNITY.name}工作站"][:3] == (1, 0, 0)  # received it, escalated it at once
+    assert by_centre[f"{STREET.name}综治中心"][:3] == (1, 1, 1)  # dispatched and closed under it
+    assert by_centre[f"{STREET.name}综治中心"][3] == 1.0  # 响应率: 城管 signed what the street sent
+    assert "区指挥中心" not in by_centre  # the district never steered it
+    assert set(centre_kpis(desk, "sqzx")) == {f"{COMMUNITY.name}工作站"}
+    assert set(centre_kpis(desk, "jdzx")) == {f"{COMMUNITY.name}工作站", f"{STREET.name}综治中心"}
+
+
+def centre_kpis(desk: Desk, user: str) -> dict[str, tuple[Any, ...]]:
+    """KPI rows by centre over every ticket: name → (total, dispatched, closed, response rate)."""
+    params = {"date_from": "2000-01-01T00:00:00", "date_to": "2100-01-01T00:00:00", "group_by": "centre"}
+    answer = desk.client.get("/api/stats/kpis", params=params, headers=desk.headers(user))
+    assert answer.status_code == 200, answer.text
+    return {
+        r["name"]: (r["total"], r["dispatched"], r["closed"], r["response_rate"])
+        for r in answer.json()["rows"]
+    }
+
 
 def test_outside_the_territory_a_ticket_does_not_exist(desk: Desk, run_worker: Callable[[], None]) -> None:
     ticket = report_in_community(desk, run_worker)

@@ -9,7 +9,10 @@ import { setupLogin } from './page-login.js';
 
 const GROUP_LABELS = {
   department: '部门', street: '街道', community: '社区', grid: '网格', category: '类别', district: '全区',
+  centre: '指挥中心',
 };
+// The groupings a street or community centre may read (its own area's rows only).
+const AREA_GROUPS = ['street', 'community', 'grid', 'centre'];
 const COLUMNS = [ // [key, label, kind]
   ['name', '名称', 'name'],
   ['total', '受理量', 'count'],
@@ -228,9 +231,9 @@ function start(user) {
   dom.user.textContent = user.full_name || user.username;
   const scoped = !!user.area_code; // a street or community centre: only groupings of its area
   for (const chip of dom.groupBy.querySelectorAll('[data-group]')) {
-    chip.hidden = scoped && !['street', 'community', 'grid'].includes(chip.dataset.group);
+    chip.hidden = scoped && !AREA_GROUPS.includes(chip.dataset.group);
   }
-  if (scoped && !['street', 'community', 'grid'].includes(state.groupBy)) state.groupBy = 'grid';
+  if (scoped && !AREA_GROUPS.includes(state.groupBy)) state.groupBy = 'grid';
   dom.consoleLink.hidden = false;
   if (!dom.from.value) setPeriod(state.period);
   refresh();

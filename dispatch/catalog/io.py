@@ -155,7 +155,7 @@ def _departments(session: Session, rows: list[Row], report: Report) -> Callable[
     taken = {d.area_code: d.code for d in existing.values() if d.area_code}
     for code, row in by_code.items():
         holder = taken.get(row.get("area_code"))
-        if holder is not None and holder != code:
+        if row.get("kind") == "centre" and holder is not None and holder != code:
             report.error(
                 "area_taken", f"辖区 {row.get('area_code')} 已是中心 {holder} 的辖区", where=row.line
             )

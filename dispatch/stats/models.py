@@ -14,7 +14,7 @@ from dispatch.db import UTCDateTime
 class KpiRollup(SQLModel, table=True):
     """The holdings of the tickets created on `day` (Beijing), under one grouping and key, counted.
 
-    `dimension` is a KPI grouping (department, street, community, grid, category, district) and `key`
+    `dimension` is a KPI grouping (department, street, community, grid, category, district, centre) and `key`
     its key as the KPI rows show it. Each counter is the number of holdings with that fact.
     """
 

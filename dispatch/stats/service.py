@@ -20,6 +20,12 @@ from it) is one holding under its key as of its last row (未派遣; its located
 and category do not change hands, so there each ticket is one holding, as before. `total` is the number
 of holdings: the tickets a department (street, grid) held.
 
+Centres (grouping `centre`): the centre steering the ticket as of each row — the district centre (key
+"", 区指挥中心) until a row hands it to a street centre or community workstation (routed to its queue,
+上报, 下派: `centre_id` in the row). Facts count for the centre steering at the time, as for
+departments; and a centre whose queue received the ticket holds it even if nothing else happened there
+(it escalated it at once, say).
+
 Worked example: a ticket is routed to department A in grid G; A returns it (回退); the centre redispatches
 it to B (改派); B signs, feeds back; the centre verifies it (结案); the caller is satisfied at 回访.
   A: total 1, dispatched 1, signed 0, returned 1 → 响应率 0, 回退率 100 %, 结案率 0.
@@ -84,6 +90,9 @@ NAMES_HOLDER = frozenset({Action.ROUTE, Action.DISPATCH, Action.REDISPATCH, Acti
 # Rows that place the ticket in a grid. A self-resolve row locates the ticket in the same move without
 # logging the grid (the ticket's grid now is that one: nothing can move a self-resolved ticket).
 PLACES_IN_GRID = frozenset({Action.ROUTE, Action.ROUTE_MANUAL, Action.DISPATCH, Action.SELF_RESOLVE})
+# Rows that hand the ticket to a centre (`centre_id`, None for the district centre): routed to a centre's
+# queue, 上报 from a centre's queue, 下派. Before any, the district centre steers it.
+HANDS_OVER = frozenset({Action.ROUTE_MANUAL, Action.ESCALATE, Action.HAND_DOWN})
 SATISFIED = {"satisfied", "basically_satisfied"}
 
 
@@ -94,14 +103,17 @@ class GroupBy(StrEnum):
     GRID = "grid"
     CATEGORY = "category"
     DISTRICT = "district"
+    CENTRE = "centre"  # the centre that steered the ticket (区指挥中心, a street centre, a workstation)
 
 
 @dataclass(frozen=True)
 class Holder:
-    """Who held a ticket as of one log row: its department and the grid it was placed in."""
+    """Who held a ticket as of one log row: its department, the grid it was placed in and the centre
+    steering it (None: the district centre)."""
 
     department_id: int | None
     grid_code: str | None
+    centre_id: int | None = None
 
 
 def holders(ticket: Ticket, entries: Sequence[TicketLog]) -> list[Holder]:
@@ -127,12 +139,17 @@ def holders(ticket: Ticket, entries: Sequence[TicketLog]) -> list[Holder]:
             held = None
     departments.reverse()
     grids: list[str | None] = []
+    centres: list[int | None] = []
     grid: str | None = None
+    centre: int | None = None
     for entry in entries:
         if entry.action in PLACES_IN_GRID:
             grid = entry.data.get("grid_code", ticket.grid_code)
+        if entry.action in HANDS_OVER and "centre_id" in entry.data:
+            centre = entry.data["centre_id"]
         grids.append(grid)
-    return [Holder(d, g) for d, g in zip(departments, grids, strict=True)]
+        centres.append(centre)
+    return [Holder(d, g, c) for d, g, c in zip(departments, grids, centres, strict=True)]
 
 
 @dataclass
@@ -251,6 +268,8 @@ def _key(ticket: Ticket, holder: Holder, group_by: GroupBy) -> str:
             return ticket.category_code
         case GroupBy.DISTRICT:
             return "all"
+        case GroupBy.CENTRE:
+            return str(holder.centre_id or "")
 
 
 def logs_of(session: Session, ticket_ids: list[int]) -> dict[int, list[TicketLog]]:
@@ -267,8 +286,14 @@ def logs_of(session: Session, ticket_ids: list[int]) -> dict[int, list[TicketLog
 def ticket_holdings(ticket: Ticket, entries: Sequence[TicketLog], group_by: GroupBy) -> dict[str, Facts]:
     """One ticket's holdings under `group_by`: key → the facts of its rows while that key held it."""
     keys = [_key(ticket, holder, group_by) for holder in holders(ticket, entries)]
-    idle_key = keys[-1] if keys else _key(ticket, Holder(ticket.department_id, ticket.grid_code), group_by)
-    return holding_facts(entries, keys, idle_key=idle_key)
+    idle = Holder(ticket.department_id, ticket.grid_code, ticket.centre_id)
+    idle_key = keys[-1] if keys else _key(ticket, idle, group_by)
+    holdings = holding_facts(entries, keys, idle_key=idle_key)
+    if group_by is GroupBy.CENTRE:  # a centre whose queue received the ticket held it, facts or not
+        for entry, key in zip(entries, keys, strict=True):
+            if entry.action in HANDS_OVER and "centre_id" in entry.data:
+                holdings.setdefault(key, Facts())
+    return holdings
 
 
 def count_holdings(rows: dict[str, KpiRow], holdings: dict[str, Facts], sign: int = 1) -> None:
@@ -316,7 +341,7 @@ def named_rows(session: Session, group_by: GroupBy, rows: dict[str, KpiRow]) -> 
 
 
 def _name_rows(session: Session, group_by: GroupBy, rows: dict[str, KpiRow]) -> None:
-    if group_by is GroupBy.DEPARTMENT:
+    if group_by in (GroupBy.DEPARTMENT, GroupBy.CENTRE):
         names = {str(i): n for i, n in session.exec(select(Department.id, Department.name))}
     elif group_by is GroupBy.CATEGORY:
         names = dict(session.exec(select(Category.code, Category.name)).all())
@@ -324,7 +349,7 @@ def _name_rows(session: Session, group_by: GroupBy, rows: dict[str, KpiRow]) -> 
         names = {"all": "全区"}
     else:
         names = names_for(session, {k for k in rows if k})
-    unnamed = "未派遣" if group_by is GroupBy.DEPARTMENT else "未定位"
+    unnamed = {GroupBy.DEPARTMENT: "未派遣", GroupBy.CENTRE: "区指挥中心"}.get(group_by, "未定位")
     for key, row in rows.items():
         row.name = names.get(key, key or unnamed)
 

@@ -14,17 +14,19 @@ from dispatch.errors import Forbidden, InvalidInput
 from dispatch.grids.locator import current_locator
 from dispatch.grids.models import AreaLevel
 from dispatch.inputs import DbId, LocalDateTime
+from dispatch.openapi import error_responses
 from dispatch.stats.export import to_csv, to_xlsx
 from dispatch.stats.people import person_rows
 from dispatch.stats.rollup import compute
 from dispatch.stats.service import GroupBy, grid_counts
+from dispatch.tickets.centres import CentreBook
 
 router = APIRouter(prefix="/api/stats", tags=["stats"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 Viewer = Annotated[User, Depends(require_role(Role.LEADER, Role.SHIFT_LEAD, Role.DISPATCHER, Role.ADMIN))]
 
 
-AREA_GROUPINGS = (GroupBy.STREET, GroupBy.COMMUNITY, GroupBy.GRID)
+AREA_GROUPINGS = (GroupBy.STREET, GroupBy.COMMUNITY, GroupBy.GRID, GroupBy.CENTRE)
 
 
 def _in_area(session: SessionDep, viewer: User) -> Callable[[str], bool]:
@@ -63,7 +65,7 @@ def heat(
     return {"grids": [g for g in grids if inside(str(g["grid_code"]))]}
 
 
-@router.get("/people")
+@router.get("/people", responses=error_responses(403))
 def people(
     viewer: CurrentUser,
     session: SessionDep,
@@ -105,11 +107,15 @@ def kpis(
     if group_by is None:
         group_by = _default_grouping(session, viewer)
     if viewer.area_code is not None and group_by not in AREA_GROUPINGS:
-        raise InvalidInput("街道/社区中心只能按街道、社区或网格查看本辖区的指标", field="group_by")
+        raise InvalidInput("街道/社区中心只能按街道、社区、网格或中心查看本辖区的指标", field="group_by")
     rows = compute(session, group_by=group_by, date_from=date_from, date_to=date_to)
     if viewer.area_code is not None:
         inside = _in_area(session, viewer)
-        rows = [r for r in rows if inside(str(r["key"]))]
+        if group_by is GroupBy.CENTRE:  # keys are centres (departments): their areas decide
+            areas = {str(i): centre.area_code or "" for i, centre in CentreBook.load(session).by_id.items()}
+            rows = [r for r in rows if inside(areas.get(str(r["key"]), ""))]
+        else:
+            rows = [r for r in rows if inside(str(r["key"]))]
     if format == "json":
         return {"group_by": group_by, "date_from": date_from, "date_to": date_to, "rows": rows}
     stem = f"kpi-{group_by.value}-{date_from:%Y%m%d}-{date_to:%Y%m%d}"

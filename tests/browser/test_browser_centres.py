@@ -8,11 +8,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.browser.support import DESK, SQLITE_ONLY, Server, log_in
+from tests.browser.test_browser_panel import report
 from tests.helpers import first_grid_places
 
 pytestmark = [pytest.mark.e2e, SQLITE_ONLY]
@@ -37,14 +37,7 @@ def test_community_street_and_district_consoles_on_one_ticket(
     district = open_console(new_context, server, "dispatcher")
     expect(community.get_by_test_id("current-role")).to_contain_text(f"{COMMUNITY.name}工作站")
 
-    lon, lat = demo_position
-    answer = httpx.post(
-        server.url("api/intake/patrol"),
-        headers=server.headers("wgy0001"),
-        data={"lon": lon, "lat": lat, "category_code": "06030", "description": "3号楼楼道堆放杂物，堵塞通道"},
-    )
-    assert answer.status_code == 201, answer.text
-    ticket = answer.json()["ticket_id"]
+    ticket = report(server, *demo_position, "06030", "3号楼楼道堆放杂物，堵塞通道")
     number = server.get(f"api/tickets/{ticket}").json()["number"]
 
     def row(page: Page):  # type: ignore[no-untyped-def]
@@ -91,3 +84,45 @@ def test_community_street_and_district_consoles_on_one_ticket(
     for page, name in ((community, "community"), (street, "street"), (district, "district")):
         page.wait_for_timeout(300)
         shot(page, f"centres-{name}-console")
+
+
+def test_a_department_assigns_its_own_person_and_a_street_reads_its_own_area(
+    server: Server,
+    new_context: Callable[..., BrowserContext],
+    demo_position: tuple[float, float],
+    shot: Callable[[Page, str], Path],
+) -> None:
+    ticket = report(server, *demo_position, "06010", "垃圾桶满溢")
+
+    # 区城市管理局's workbench: cg1 makes cg2 the 承办人; cg2 finds it under 我承办.
+    bench = new_context(DESK).new_page()
+    log_in(bench, server.url("workbench.html"), "cg1")
+    item = bench.locator(f'[data-testid="queue-row"][data-ticket-id="{ticket}"]')
+    expect(item).to_have_count(1)
+    item.click()
+    panel = bench.get_by_test_id("ticket-panel")
+    panel.get_by_test_id("action-assign").click()
+    form = panel.get_by_test_id("action-form")
+    cg2 = server.get("api/auth/me", "cg2").json()["full_name"]
+    form.get_by_test_id("field-user_id").select_option(label=f"{cg2}（cg2）")
+    form.get_by_test_id("action-submit").click()
+    expect(panel.get_by_test_id("panel-assignee")).to_contain_text(cg2)
+    expect(item.get_by_test_id("row-assignee")).to_have_text(cg2)
+    other = new_context(DESK).new_page()
+    log_in(other, server.url("workbench.html"), "cg2")
+    other.get_by_test_id("filter-mine").click()
+    expect(other.locator(f'[data-testid="queue-row"][data-ticket-id="{ticket}"]')).to_have_count(1)
+    shot(other, "workbench-mine")
+
+    # The street centre's dashboard: only its area's groupings, its own figures.
+    board = new_context(DESK).new_page()
+    log_in(board, server.url("dashboard.html"), "jdzx")
+    expect(board.get_by_test_id("dashboard")).to_have_attribute("data-loading", "false")
+    for hidden in ("部门", "类别", "全区"):
+        expect(board.get_by_test_id("group-by").get_by_text(hidden, exact=True)).to_be_hidden()
+    board.get_by_test_id("group-by").get_by_text("社区", exact=True).click()
+    expect(board.get_by_test_id("dashboard")).to_have_attribute("data-loading", "false")
+    rows = board.get_by_test_id("kpi-row")
+    expect(rows).to_have_count(1)  # the one community with a ticket, of its own street
+    expect(rows.first).to_have_attribute("data-name", COMMUNITY.name)
+    shot(board, "dashboard-street-centre")

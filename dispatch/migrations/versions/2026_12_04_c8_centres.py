@@ -6,7 +6,8 @@ Revises: c7_kpi_rollup
 Create Date: 2026-12-04
 
 Existing tickets keep centre_id NULL (the district centre steers them, as before). Their street and
-community are filled in from their grid in the grid version they were routed with.
+community are filled in from their grid in the grid version they were routed with. The KPI rollup is
+emptied: the scheduler's next refreshes fold the whole log again, now with the `centre` grouping.
 """
 
 from collections.abc import Sequence
@@ -40,6 +41,10 @@ def upgrade() -> None:
         op.create_index(f"ix_ticket_{column}", "ticket", [column])
     op.create_index("ix_ticket_street_code", "ticket", ["street_code"])
     op.create_index("ix_ticket_community_code", "ticket", ["community_code"])
+    # KPIs gain the grouping `centre`: the rollup is folded again from the whole log by the next refresh
+    op.execute("DELETE FROM kpi_rollup")
+    op.execute("DELETE FROM kpi_ticket")
+    op.execute("UPDATE kpi_watermark SET log_id = 0, refreshed_at = NULL")
     # grid → community → street, in the version each ticket was routed with
     op.execute(
         """
