@@ -39,6 +39,7 @@ const CHART_TOP = 15;
 const $ = (id) => document.getElementById(id);
 const dom = {
   app: $('dashboard'), user: $('current-user'), consoleLink: $('console-link'), controls: $('controls'),
+  centre: $('centre-name'),
   from: $('date-from'), to: $('date-to'), groupBy: $('group-by'), message: $('db-message'), cards: $('cards'),
   head: $('kpi-head'), body: $('kpi-body'), empty: $('kpi-empty'), tableTitle: $('table-title'),
   chart: $('chart'), chartTitle: $('chart-title'), heat: $('heat-map'), heatInfo: $('heat-info'),
@@ -230,6 +231,12 @@ async function download(format, button) {
 function start(user) {
   dom.user.textContent = user.full_name || user.username;
   const scoped = !!user.area_code; // a street or community centre: only groupings of its area
+  if (scoped) { // name the centre whose area the figures cover
+    getJSON('api/departments').then((departments) => {
+      const centre = departments.find((d) => d.id === user.department_id);
+      if (centre) dom.centre.textContent = `${centre.name}（本辖区）`;
+    }).catch(() => {});
+  }
   for (const chip of dom.groupBy.querySelectorAll('[data-group]')) {
     chip.hidden = scoped && !AREA_GROUPS.includes(chip.dataset.group);
   }

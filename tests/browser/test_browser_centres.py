@@ -118,6 +118,7 @@ def test_a_department_assigns_its_own_person_and_a_street_reads_its_own_area(
     board = new_context(DESK).new_page()
     log_in(board, server.url("dashboard.html"), "jdzx")
     expect(board.get_by_test_id("dashboard")).to_have_attribute("data-loading", "false")
+    expect(board.get_by_test_id("centre-name")).to_have_text(f"{STREET.name}综治中心（本辖区）")
     for hidden in ("部门", "类别", "全区"):
         expect(board.get_by_test_id("group-by").get_by_text(hidden, exact=True)).to_be_hidden()
     board.get_by_test_id("group-by").get_by_text("社区", exact=True).click()
