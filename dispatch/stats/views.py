@@ -99,9 +99,10 @@ def kpis(
     group_by: GroupBy | None = None,
     format: Annotated[Literal["json", "csv", "xlsx"], Query()] = "json",  # noqa: A002 - the query name users see
 ) -> Response | dict[str, object]:
-    """KPIs of tickets created in [date_from, date_to) per department, street, community, grid or category.
+    """KPIs of tickets created in [date_from, date_to) per department, street, community, grid, category,
+    the whole district or the centre steering the tickets.
 
-    A street or community centre sees the rows of its own area only: by street, community or grid.
+    A street or community centre sees the rows of its own area only: by street, community, grid or centre.
     Without `group_by`: by department for the district centre, by the level below a centre's own."""
     _period(date_from, date_to)
     if group_by is None:
