@@ -36,7 +36,6 @@ def import_people(session: Session, text: str, *, dry_run: bool = False) -> Repo
         for a in session.exec(select(Area).where(Area.version_id == version_id, Area.level == AreaLevel.GRID))
     }
     department_rows = {d.code: d for d in session.exec(select(Department))}
-    departments = {code: d.id for code, d in department_rows.items()}
     users = {
         u.username: u
         for u in session.exec(select(User).where(col(User.username).in_([r.get("username") for r in rows])))
@@ -60,7 +59,7 @@ def import_people(session: Session, text: str, *, dry_run: bool = False) -> Repo
             )
             continue
         department = row.get("department_code")
-        if department and department not in departments:
+        if department and department not in department_rows:
             report.error("unknown_department", f"部门 {department} 不存在", where=row.line)
         if role is Role.DEPARTMENT and not department:
             report.error("missing_department", "部门人员必须填写 department_code", where=row.line)

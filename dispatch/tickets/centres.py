@@ -116,22 +116,16 @@ def hand_up(session: Session, *, ticket: Ticket, by: User | None, note: str) -> 
     if by is not None and not note.strip():
         raise InvalidInput("上报须说明理由", field="note")
     above = centre_above(book, locator, held)
-    ticket.centre_id = above.id if above else None
-    ticket.assignee_id = None
-    ticket.escalation_level = centre_level(locator, above)
-    ticket.manual_reason = f"{held.name}上报：{note.strip()}" if note.strip() else f"{held.name}上报"
-    return record(
+    return into_queue(
         session,
         ticket=ticket,
+        centre=above,
+        locator=locator,
         action=Action.ESCALATE,
         actor=by,
+        reason=f"{held.name}上报：{note.strip()}" if note.strip() else f"{held.name}上报",
         note=note.strip(),
-        data={
-            "level": ticket.escalation_level.value,
-            "from_centre_id": held.id,
-            "centre_id": ticket.centre_id,
-            "centre_name": book.name(ticket.centre_id),
-        },
+        data={"level": centre_level(locator, above).value, "from_centre_id": held.id},
     )
 
 
@@ -151,19 +145,40 @@ def hand_down(session: Session, *, ticket: Ticket, by: User, centre_id: int, not
         raise InvalidInput(f"{target.name}不在{held.name}的下级", field="centre_id")
     if target_area not in (ticket.street_code, ticket.community_code):
         raise InvalidInput(f"工单不在{target.name}的辖区内，不能下派给它", field="centre_id")
-    previous = ticket.centre_id
-    ticket.centre_id = target.id
-    ticket.assignee_id = None
-    ticket.escalation_level = centre_level(locator, target)
-    ticket.manual_reason = f"{book.name(previous)}下派" + (f"：{note.strip()}" if note.strip() else "")
-    return record(
+    return into_queue(
         session,
         ticket=ticket,
+        centre=target,
+        locator=locator,
         action=Action.HAND_DOWN,
         actor=by,
+        reason=f"{book.name(ticket.centre_id)}下派" + (f"：{note.strip()}" if note.strip() else ""),
         note=note.strip(),
-        data={"from_centre_id": previous, "centre_id": target.id, "centre_name": target.name},
+        data={"from_centre_id": ticket.centre_id},
     )
+
+
+def into_queue(
+    session: Session,
+    *,
+    ticket: Ticket,
+    centre: Department | None,
+    locator: GridLocator | None,
+    action: Action,
+    actor: User | None,
+    reason: str,
+    note: str,
+    data: dict[str, object],
+) -> TicketLog:
+    """Put the ticket in a centre's queue (None: the district centre's) by `action` — routed there,
+    上报, 下派 — with the reason shown in the queue; its 承办人 is that centre's to name. The log row
+    names the centre (`centre_id`, `centre_name`): the timeline and the KPIs by centre read it."""
+    ticket.centre_id = centre.id if centre else None
+    ticket.assignee_id = None
+    ticket.escalation_level = centre_level(locator, centre)
+    ticket.manual_reason = reason
+    named = {"centre_id": ticket.centre_id, "centre_name": centre.name if centre else DISTRICT_NAME}
+    return record(session, ticket=ticket, action=action, actor=actor, note=note, data={**data, **named})
 
 
 def _locator(session: Session) -> GridLocator:

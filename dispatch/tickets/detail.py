@@ -50,7 +50,7 @@ def timeline(session: Session, ticket_id: int) -> list[TicketLogRead]:
             from_state=e.from_state,
             to_state=e.to_state,
             note=e.note,
-            to_centre=e.data.get("centre_name") or ("区指挥中心" if "centre_id" in e.data else None),
+            to_centre=e.data.get("centre_name"),
         )
         for e in entries
     ]

@@ -11,7 +11,7 @@ from dispatch import clock
 from dispatch.catalog.rules import RuleBook
 from dispatch.gazetteer.matcher import locate_address
 from dispatch.grids.locator import GridLocator, GridPlace, current_locator
-from dispatch.tickets.centres import CentreBook, centre_level, place_in_grid
+from dispatch.tickets.centres import CentreBook, into_queue, place_in_grid
 from dispatch.tickets.deadlines import limits_read_once, start_clock
 from dispatch.tickets.duplicates import suggest as suggest_duplicates
 from dispatch.tickets.models import Action, Ticket, TicketState
@@ -80,17 +80,17 @@ def route_batch(session: Session, ticket_ids: Sequence[int]) -> dict[str, int]:
             }
             if (centre := centres.by_id.get(decision.department_id or 0)) is not None:
                 # The rule names a street or community centre: its queue, to handle or pass on.
-                ticket.centre_id = centre.id
-                ticket.escalation_level = centre_level(locator, centre)
-                ticket.manual_reason = f"按规则由{centre.name}先行处置"
-                data.update(department_id=None, centre_id=centre.id, centre_name=centre.name)
-                record(
+                reason = f"按规则由{centre.name}先行处置"
+                into_queue(
                     session,
                     ticket=ticket,
+                    centre=centre,
+                    locator=locator,
                     action=Action.ROUTE_MANUAL,
                     actor=None,
-                    note=ticket.manual_reason,
-                    data=data,
+                    reason=reason,
+                    note=reason,
+                    data={**data, "department_id": None},
                 )
                 counts["manual"] += 1
                 continue
