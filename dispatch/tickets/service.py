@@ -162,6 +162,7 @@ def visibility(viewer: User) -> ColumnElement[bool]:
     """SQL condition for the tickets a viewer may see: a department only its own, an officer their reports,
     a street or community centre its area's tickets and those it holds, the district centre all."""
     if viewer.role in CENTRE_ROLES and viewer.area_code is not None:
+        # centres.in_territory() is this rule for one ticket in Python (the console decides per message)
         return or_(
             col(Ticket.street_code) == viewer.area_code,
             col(Ticket.community_code) == viewer.area_code,
