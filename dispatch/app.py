@@ -41,7 +41,7 @@ from dispatch.places import views as place_views
 from dispatch.queues import queue_stats, redis_connection
 from dispatch.security import AuthenticateFirst, BodyLimit, SecurityHeaders
 from dispatch.stats import views as stats_views
-from dispatch.tickets import action_views
+from dispatch.tickets import action_views, verification_views
 from dispatch.tickets import views as ticket_views
 from dispatch.tickets.tasks import routing_backlog
 from dispatch.workcal import views as calendar_views
@@ -166,6 +166,7 @@ def create_app() -> FastAPI:
         event_views,
         ticket_views,
         action_views,
+        verification_views,
         grid_views,
         catalog_views,
         console_views,

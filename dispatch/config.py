@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     escalate_after_working_hours: int = 4
     extension_max_working_days: int = 30
     supervise_interval_s: int = 60
+    # Field verification (核实/核查) by the grid's duty officer: answered within this many working hours.
+    verify_working_hours: float = Field(default=2, gt=0, le=240)
+    # Share of 自行处置 cases sampled for review (抽查) by the community workstation; 0 turns it off.
+    self_resolve_review_share: float = Field(default=0.1, ge=0, le=1)
     # Duplicates (重复件): same category, this close, this recent.
     duplicate_radius_m: float = 200.0
     duplicate_window_h: int = 72

@@ -16,6 +16,7 @@ from dispatch.tickets.side_models import (
     ExtensionRequest,
     Notice,
     TicketReporter,
+    VerificationTask,
 )
 from dispatch.workcal.models import CalendarDay, CalendarYear
 
@@ -45,5 +46,6 @@ __all__ = [
     "TicketReporter",
     "TimeLimit",
     "User",
+    "VerificationTask",
     "metadata",
 ]

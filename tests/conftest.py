@@ -41,6 +41,8 @@ def _use_database(monkeypatch: pytest.MonkeyPatch, url: str, data_dir: Path) -> 
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("REDIS_URL", TEST_REDIS_URL)
     monkeypatch.setenv("GRID_DATA_DIR", str(data_dir))
+    # 抽查 draws at random: off unless a test turns it on, so no other test's log gains a review task
+    monkeypatch.setenv("GRID_SELF_RESOLVE_REVIEW_SHARE", "0")
     get_settings.cache_clear()
 
 

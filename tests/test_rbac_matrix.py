@@ -363,6 +363,20 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
         CONFLICT,
         True,
     ),
+    # Field verification: a centre sends it; its officer (or workstation, for 抽查) answers; another
+    # caller learns nothing of a task that is not theirs (404, as for a task that does not exist).
+    ("POST", "/api/tickets/{ticket_id}/verification"): Endpoint(
+        CENTRE, action("verification", {"note": "请核实"}), CONFLICT, True
+    ),
+    ("GET", "/api/verifications"): Endpoint(ANY_USER, get("/api/verifications", status="all")),
+    ("GET", "/api/verifications/{task_id}"): Endpoint(
+        ANY_USER, lambda w, t: Call("/api/verifications/999999"), frozenset({404})
+    ),
+    ("POST", "/api/verifications/{task_id}/answer"): Endpoint(
+        ANY_USER,
+        lambda w, t: Call("/api/verifications/999999/answer", data={"answer": "fixed"}),
+        frozenset({404}),
+    ),
     # Statistics, routing, addresses.
     ("GET", "/api/stats/heat"): Endpoint(STATS, get("/api/stats/heat", **PERIOD)),
     ("GET", "/api/stats/kpis"): Endpoint(STATS, get("/api/stats/kpis", format="csv", **PERIOD)),

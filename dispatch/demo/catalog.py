@@ -26,6 +26,9 @@ DEPARTMENTS: tuple[tuple[str, str], ...] = (
     ("xf", "区信访局"),
 )
 
+# Closing these needs the grid officer's on-site 核查 (sent to their phone after the department's 反馈).
+NEEDS_VERIFICATION = frozenset({"06031", "09012", "21002", "21003", "21004"})
+
 # (code, name, parent, normal limit, unit, urgent limit, unit)
 CATEGORIES: tuple[tuple[str, str, str | None, int, LimitUnit, int, LimitUnit], ...] = (
     ("06", "市容环境", None, 3, WD, 4, WH),

@@ -142,6 +142,7 @@ def _categories(session: Session) -> None:
             limit_normal_unit=normal_unit,
             limit_urgent=urgent,
             limit_urgent_unit=urgent_unit,
+            needs_verification=code in catalog.NEEDS_VERIFICATION,
         )
         for code, name, parent, normal, normal_unit, urgent, urgent_unit in catalog.CATEGORIES
     )

@@ -30,7 +30,7 @@ def visible_ticket(ticket_id: DbId, viewer: CurrentUser, session: SessionDep) ->
 CurrentTicket = Annotated[Ticket, Depends(visible_ticket)]
 
 
-def _done(session: SessionDep, ticket: Ticket, by: User) -> TicketDetail:
+def done(session: SessionDep, ticket: Ticket, by: User) -> TicketDetail:
     write_log(session)  # the answer shows the timeline with this move
     return detail(session, ticket=ticket, viewer=by)
 
@@ -48,7 +48,7 @@ def dispatch(
         grid_code=data.grid_code,
         note=data.note,
     )
-    return _done(session, ticket, by)
+    return done(session, ticket, by)
 
 
 @router.get("/assignees", response_model=list[body.Assignee])
@@ -66,7 +66,7 @@ def assign(
 ) -> TicketDetail:
     """指定承办人 (the department's staff for its tickets; a centre's dispatchers for its queue)."""
     workflow.assign(session, ticket=ticket, by=by, user_id=data.user_id, note=data.note)
-    return _done(session, ticket, by)
+    return done(session, ticket, by)
 
 
 @router.post("/hand-down", response_model=TicketDetail)
@@ -76,7 +76,7 @@ def hand_down(
     """下派 from this centre's queue to a street or community centre below whose area holds the ticket
     (dispatcher, shift lead); it lands in that centre's queue."""
     centres.hand_down(session, ticket=ticket, by=by, centre_id=data.centre_id, note=data.note)
-    return _done(session, ticket, by)
+    return done(session, ticket, by)
 
 
 @router.post("/redispatch", response_model=TicketDetail)
@@ -85,7 +85,7 @@ def redispatch(
 ) -> TicketDetail:
     """改派 to another department (dispatcher, shift lead)."""
     workflow.redispatch(session, ticket=ticket, by=by, department_id=data.department_id, note=data.note)
-    return _done(session, ticket, by)
+    return done(session, ticket, by)
 
 
 @router.post("/overrule", response_model=TicketDetail)
@@ -94,7 +94,7 @@ def overrule(
 ) -> TicketDetail:
     """驳回回退: the same department carries on (dispatcher, shift lead)."""
     workflow.overrule(session, ticket=ticket, by=by, note=data.note)
-    return _done(session, ticket, by)
+    return done(session, ticket, by)
 
 
 @router.post("/reject", response_model=TicketDetail)
@@ -103,14 +103,14 @@ def reject(
 ) -> TicketDetail:
     """不予受理 / 作废 with a reason (dispatcher, shift lead)."""
     workflow.reject(session, ticket=ticket, by=by, reason=data.reason)
-    return _done(session, ticket, by)
+    return done(session, ticket, by)
 
 
 @router.post("/sign", response_model=TicketDetail)
 def sign(ticket: CurrentTicket, by: CurrentUser, session: SessionDep) -> TicketDetail:
     """签收 (the ticket's department)."""
     workflow.sign(session, ticket=ticket, by=by)
-    return _done(session, ticket, by)
+    return done(session, ticket, by)
 
 
 @router.post("/return", response_model=TicketDetail)
@@ -119,7 +119,7 @@ def return_ticket(
 ) -> TicketDetail:
     """回退 with a reason (the ticket's department)."""
     workflow.return_ticket(session, ticket=ticket, by=by, reason=data.reason)
-    return _done(session, ticket, by)
+    return done(session, ticket, by)
 
 
 @router.post("/extensions", response_model=TicketDetail)
@@ -130,7 +130,7 @@ def request_extension(
     side_moves.request_extension(
         session, ticket=ticket, by=by, new_deadline_at=data.new_deadline_at, reason=data.reason
     )
-    return _done(session, ticket, by)
+    return done(session, ticket, by)
 
 
 @router.post("/extensions/{request_id}/approve", response_model=TicketDetail)
@@ -141,7 +141,7 @@ def approve_extension(
     side_moves.decide_extension(
         session, ticket=ticket, by=by, request_id=request_id, approve=True, note=data.note
     )
-    return _done(session, ticket, by)
+    return done(session, ticket, by)
 
 
 @router.post("/extensions/{request_id}/refuse", response_model=TicketDetail)
@@ -152,7 +152,7 @@ def refuse_extension(
     side_moves.decide_extension(
         session, ticket=ticket, by=by, request_id=request_id, approve=False, note=data.note
     )
-    return _done(session, ticket, by)
+    return done(session, ticket, by)
 
 
 @router.post("/suspend", response_model=TicketDetail)
@@ -161,14 +161,14 @@ def suspend(
 ) -> TicketDetail:
     """挂账: park the case, clock stopped (shift lead)."""
     workflow.suspend(session, ticket=ticket, by=by, reason=data.reason)
-    return _done(session, ticket, by)
+    return done(session, ticket, by)
 
 
 @router.post("/resume", response_model=TicketDetail)
 def resume(ticket: CurrentTicket, by: CurrentUser, session: SessionDep, data: body.NoteBody) -> TicketDetail:
     """恢复办理: the deadline moves by the parked working time (shift lead)."""
     workflow.resume(session, ticket=ticket, by=by, note=data.note)
-    return _done(session, ticket, by)
+    return done(session, ticket, by)
 
 
 @router.post("/feedback", response_model=TicketDetail)
@@ -182,7 +182,7 @@ def feedback(
     """反馈 the result with photos (the ticket's department; multipart form)."""
     checked = read_photos(photos)
     workflow.feedback(session, ticket=ticket, by=by, text=text, photos=checked)
-    return _done(session, ticket, by)
+    return done(session, ticket, by)
 
 
 @router.post("/verify", response_model=TicketDetail)
@@ -201,7 +201,7 @@ def verify(
         confirm_open_parts=data.confirm_open_parts,
         open_parts_reason=data.open_parts_reason,
     )
-    return _done(session, ticket, by)
+    return done(session, ticket, by)
 
 
 @router.post("/callback", response_model=TicketDetail)
@@ -210,21 +210,21 @@ def callback(
 ) -> TicketDetail:
     """回访 a closed hotline ticket; 不满意 reopens it (hotline staff, shift lead)."""
     workflow.callback(session, ticket=ticket, by=by, satisfaction=data.satisfaction, note=data.note)
-    return _done(session, ticket, by)
+    return done(session, ticket, by)
 
 
 @router.post("/urge", response_model=TicketDetail)
 def urge(ticket: CurrentTicket, by: CurrentUser, session: SessionDep, data: body.UrgeBody) -> TicketDetail:
     """督办/催办 with a message the department must acknowledge (dispatcher, shift lead, leader)."""
     side_moves.urge(session, ticket=ticket, by=by, message=data.message)
-    return _done(session, ticket, by)
+    return done(session, ticket, by)
 
 
 @router.post("/notices/{notice_id}/ack", response_model=TicketDetail)
 def ack_notice(notice_id: DbId, ticket: CurrentTicket, by: CurrentUser, session: SessionDep) -> TicketDetail:
     """确认督办 (the ticket's department)."""
     side_moves.ack_urge(session, ticket=ticket, by=by, notice_id=notice_id)
-    return _done(session, ticket, by)
+    return done(session, ticket, by)
 
 
 @router.post("/escalate", response_model=TicketDetail)
@@ -233,7 +233,7 @@ def escalate(
 ) -> TicketDetail:
     """上报 one level up: 网格 → 社区 → 街道 → 区."""
     side_moves.escalate(session, ticket=ticket, by=by, note=data.note)
-    return _done(session, ticket, by)
+    return done(session, ticket, by)
 
 
 @router.post("/assists", response_model=TicketDetail)
@@ -249,14 +249,14 @@ def add_assist(
         part=data.part,
         deadline_at=data.deadline_at,
     )
-    return _done(session, ticket, by)
+    return done(session, ticket, by)
 
 
 @router.post("/assists/{task_id}/sign", response_model=TicketDetail)
 def assist_sign(task_id: DbId, ticket: CurrentTicket, by: CurrentUser, session: SessionDep) -> TicketDetail:
     """协办签收 (the co-handling department)."""
     side_moves.assist_sign(session, ticket=ticket, by=by, task_id=task_id)
-    return _done(session, ticket, by)
+    return done(session, ticket, by)
 
 
 @router.post("/assists/{task_id}/feedback", response_model=TicketDetail)
@@ -265,7 +265,7 @@ def assist_feedback(
 ) -> TicketDetail:
     """协办反馈 (the co-handling department)."""
     side_moves.assist_feedback(session, ticket=ticket, by=by, task_id=task_id, text=data.text)
-    return _done(session, ticket, by)
+    return done(session, ticket, by)
 
 
 @router.post("/merge", response_model=TicketDetail)
@@ -273,4 +273,4 @@ def merge(ticket: CurrentTicket, by: CurrentUser, session: SessionDep, data: bod
     """合并重复件 into another ticket; different categories need confirm=true (dispatcher, shift lead)."""
     into = get_visible(session, ticket_id=data.into_ticket_id, viewer=by)
     side_moves.merge(session, duplicate=ticket, into=into, by=by, confirm=data.confirm)
-    return _done(session, into, by)
+    return done(session, into, by)

@@ -9,6 +9,7 @@ from sqlmodel import Session, col, select
 from dispatch.auth.models import Role, User
 from dispatch.catalog.models import Department
 from dispatch.events.models import Attachment
+from dispatch.tickets import verification
 from dispatch.tickets.models import Ticket, TicketLog, TicketLogRead
 from dispatch.tickets.schemas import (
     AssistRead,
@@ -26,10 +27,11 @@ from dispatch.tickets.side_models import (
     ExtensionRequest,
     Notice,
     TicketReporter,
+    VerificationTask,
 )
 from dispatch.tickets.workflow import available_actions, notice_addressee
 
-T = TypeVar("T", AssistTask, DuplicateSuggestion, ExtensionRequest, Notice, TicketReporter)
+T = TypeVar("T", AssistTask, DuplicateSuggestion, ExtensionRequest, Notice, TicketReporter, VerificationTask)
 
 
 def _rows(session: Session, model: type[T], ticket_id: int) -> list[T]:
@@ -103,6 +105,7 @@ def detail(session: Session, *, ticket: Ticket, viewer: User) -> TicketDetail:
             )
             for n in _rows(session, Notice, ticket_id)
         ],
+        verifications=verification.present(session, _rows(session, VerificationTask, ticket_id)),
         duplicates=[
             DuplicateRead(
                 candidate=candidates[s.candidate_id], distance_m=s.distance_m, same_caller=s.same_caller

@@ -69,6 +69,9 @@ class Action(StrEnum):
     ESCALATE = "escalate"  # 上报
     HAND_DOWN = "hand_down"  # 下派（交下级中心处置）
     ASSIGN = "assign"  # 指定承办人
+    VERIFY_REQUEST = "verify_request"  # 派发核实/核查（网格员现场）或抽查任务
+    VERIFY_ANSWER = "verify_answer"  # 核实/核查/抽查回复
+    VERIFY_WARN = "verify_warn"  # 核查超时预警
     SELF_RESOLVE = "self_resolve"  # 自行处置
     ADD_ASSIST = "add_assist"  # 增加协办
     ASSIST_SIGN = "assist_sign"  # 协办签收
@@ -307,6 +310,8 @@ class TicketQuery(BaseModel):
     own_centre: bool = False
     # 承办人: "me" (assigned to the viewer) or "none" (nobody yet)
     assignee: Literal["me", "none"] | None = None
+    # "me": only the tickets the viewer reported (a grid officer also sees those they verify)
+    reporter: Literal["me"] | None = None
     created_from: LocalDateTime | None = None  # without a zone: Beijing time
     created_to: LocalDateTime | None = None
     sort: Literal["newest", "deadline"] = "newest"

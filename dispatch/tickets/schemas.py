@@ -16,7 +16,13 @@ from dispatch.tickets.models import (
     TicketState,
     WarningLevel,
 )
-from dispatch.tickets.side_models import AssistStatus, RequestStatus
+from dispatch.tickets.side_models import (
+    AssistStatus,
+    RequestStatus,
+    VerificationAnswer,
+    VerificationKind,
+    VerificationStatus,
+)
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
@@ -138,6 +144,45 @@ class AssistRead(BaseModel):
     close_reason: str | None = None  # why the lead closed the case with this part open
 
 
+class VerificationRead(BaseModel):
+    """A field check (核实/核查 by the grid officer, 抽查 by the community workstation) and its answer."""
+
+    id: int
+    ticket_id: int
+    kind: VerificationKind
+    kind_label: str
+    status: VerificationStatus
+    status_label: str
+    officer_id: int | None
+    centre_id: int | None
+    holder_name: str  # who must answer: the officer, or the workstation
+    grid_code: str | None
+    requested_at: datetime
+    requested_by_name: str  # "系统" when sent automatically
+    note: str
+    deadline_at: datetime
+    overdue: bool  # pending and past its deadline
+    warned: bool
+    answer: VerificationAnswer | None
+    answer_label: str | None
+    answer_note: str
+    answered_at: datetime | None
+    on_time: bool | None  # answered by the deadline
+    attachment_ids: list[int]  # the answer's photos
+
+
+class VerificationCard(VerificationRead):
+    """A task as the officer's phone shows it: the ticket, where it is, what the department reported."""
+
+    ticket: TicketRead
+    report_attachment_ids: list[int]  # photos that came with the report
+    feedback_attachment_ids: list[int]  # the department's 反馈 photos (核查)
+
+
+class VerificationRequestBody(Body):
+    note: Note = ""
+
+
 class NoticeRead(BaseModel):
     id: int
     kind: str
@@ -179,3 +224,4 @@ class TicketDetail(TicketRead):
     open_assist_ids: list[int]  # parts not yet fed back: 结案 needs confirm_open_parts
     notices: list[NoticeRead]
     duplicates: list[DuplicateRead]
+    verifications: list[VerificationRead] = Field(default_factory=list)

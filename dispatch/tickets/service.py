@@ -29,7 +29,7 @@ from dispatch.tickets.models import (
     TicketRead,
     TicketState,
 )
-from dispatch.tickets.side_models import AssistTask, Notice
+from dispatch.tickets.side_models import AssistTask, Notice, VerificationTask
 from dispatch.tickets.transitions import TRANSITIONS, allowed_actions
 from dispatch.worktime import working_minutes_between
 
@@ -159,8 +159,9 @@ def get_visible(session: Session, *, ticket_id: int, viewer: User) -> Ticket:
 
 
 def visibility(viewer: User) -> ColumnElement[bool]:
-    """SQL condition for the tickets a viewer may see: a department only its own, an officer their reports,
-    a street or community centre its area's tickets and those it holds, the district centre all."""
+    """SQL condition for the tickets a viewer may see: a department only its own, an officer their reports
+    and those they are asked to verify, a street or community centre its area's tickets and those it
+    holds, the district centre all."""
     if viewer.role in CENTRE_ROLES and viewer.area_code is not None:
         # centres.in_territory() is this rule for one ticket in Python (the console decides per message)
         return or_(
@@ -175,6 +176,9 @@ def visibility(viewer: User) -> ColumnElement[bool]:
         return or_(col(Ticket.department_id) == viewer.department_id, col(Ticket.id).in_(assisting))
     if viewer.role is Role.HOTLINE:
         return col(Ticket.source) == "hotline"
+    if viewer.role is Role.GRID_OFFICER:  # their reports, and the tickets they are asked to check
+        checking = select(VerificationTask.ticket_id).where(VerificationTask.officer_id == viewer.id)
+        return or_(col(Ticket.reporter_id) == viewer.id, col(Ticket.id).in_(checking))
     return col(Ticket.reporter_id) == viewer.id
 
 
@@ -201,6 +205,8 @@ def list_visible(session: Session, *, viewer: User, query: TicketQuery) -> list[
         statement = statement.where(Ticket.assignee_id == viewer.id)
     elif query.assignee == "none":
         statement = statement.where(col(Ticket.assignee_id).is_(None))
+    if query.reporter == "me":
+        statement = statement.where(Ticket.reporter_id == viewer.id)
     if query.own_centre:
         centre_id = viewer.department_id if viewer.area_code is not None else None
         statement = statement.where(

@@ -1,11 +1,13 @@
-"""Tables beside the ticket: its reporters, extension requests, co-handling parts, supervision notices
-and duplicate suggestions. Each row belongs to one ticket; the ticket log records every move on them."""
+"""Tables beside the ticket: its reporters, extension requests, co-handling parts, supervision notices,
+duplicate suggestions and field verification tasks. Each row belongs to one ticket; the ticket log
+records every move on them."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
 
+from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
 from dispatch.db import UTCDateTime, enum_type
@@ -113,3 +115,56 @@ class DuplicateSuggestion(SQLModel, table=True):
     distance_m: float | None = None  # None: same caller and address, no positions to compare
     same_caller: bool = False
     created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class VerificationKind(StrEnum):
+    INTAKE = "intake"  # 核实: is the report true? (in a centre's queue, before dispatch)
+    CLOSURE = "closure"  # 核查: has the department put it right? (after 反馈, before 结案)
+    REVIEW = "review"  # 抽查: a sampled 自行处置 case, reviewed by the community workstation
+
+
+class VerificationStatus(StrEnum):
+    PENDING = "pending"  # 待核查
+    DONE = "done"  # 已回复
+    CANCELLED = "cancelled"  # 已取消: the centre decided first, or the ticket moved on
+
+
+class VerificationAnswer(StrEnum):
+    CONFIRMED = "confirmed"  # 属实
+    UNFOUNDED = "unfounded"  # 不属实
+    FIXED = "fixed"  # 已整改
+    NOT_FIXED = "not_fixed"  # 未整改
+    PASSED = "passed"  # 抽查合格
+    FAILED = "failed"  # 抽查不合格
+
+
+class VerificationTask(SQLModel, table=True):
+    """核实/核查 by the grid officer on duty for the ticket's grid (or 抽查 by a community workstation).
+
+    Supervised like a ticket: `warned` records the overdue warning, set by an UPDATE guarded on its
+    old value so two supervision passes give it once. `client_ref` makes a resent answer (the phone's
+    outbox after a lost response) return the first one instead of failing.
+    """
+
+    __tablename__ = "verification_task"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    kind: VerificationKind = Field(sa_type=enum_type(VerificationKind))
+    officer_id: int | None = Field(default=None, foreign_key="user.id", index=True)
+    centre_id: int | None = Field(default=None, foreign_key="department.id", index=True)  # 抽查
+    grid_code: str | None = Field(default=None, max_length=32)
+    requested_by_id: int | None = Field(default=None, foreign_key="user.id")  # None: automatic
+    requested_at: datetime = Field(sa_type=UTCDateTime)
+    note: str = Field(default="", max_length=500)
+    deadline_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    warned: bool = False
+    status: VerificationStatus = Field(
+        default=VerificationStatus.PENDING, sa_type=enum_type(VerificationStatus), index=True
+    )
+    answer: VerificationAnswer | None = Field(default=None, sa_type=enum_type(VerificationAnswer))
+    answer_note: str = Field(default="", max_length=2000)
+    answered_by_id: int | None = Field(default=None, foreign_key="user.id")
+    answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    attachment_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    client_ref: str | None = Field(default=None, max_length=64)

@@ -30,6 +30,7 @@ from dispatch.tickets.transitions import TRANSITIONS
 from dispatch.tickets.workflow import (
     authorize,
     cancel_pending_extensions,
+    cancel_verifications,
     department_or_error,
     notice_addressee,
     required_text,
@@ -292,4 +293,6 @@ def merge(session: Session, *, duplicate: Ticket, into: Ticket, by: User, confir
     )
     record(session, ticket=into, action=Action.ABSORB, actor=by, data={"duplicate_id": duplicate.id})
     data = with_cancelled({"into_id": into.id}, cancelled)
+    if checks := cancel_verifications(session, duplicate):
+        data["cancelled_verification_ids"] = checks
     return record(session, ticket=duplicate, action=Action.MERGE, actor=by, data=data)

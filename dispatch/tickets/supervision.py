@@ -17,6 +17,7 @@ from dispatch import clock
 from dispatch.config import get_settings
 from dispatch.db import commit_with_retry
 from dispatch.errors import InvalidTransition
+from dispatch.tickets import verification
 from dispatch.tickets.models import CLOCK_STATES, Action, Ticket, TicketState, WarningLevel
 from dispatch.tickets.service import record
 from dispatch.tickets.side_models import OPEN_ASSIST_STATUSES, AssistStatus, AssistTask, Notice
@@ -211,6 +212,7 @@ def supervise() -> dict[str, int]:
             "assist_sign": _warn_part_sign(session, now),
             "assist_yellow": _warn_part_yellow(session, now),
             "assist_red": _warn_part_red(session, now),
+            "verification": verification.warn_overdue(session, now),
         }
 
     return commit_with_retry(one_pass, what="supervision pass")

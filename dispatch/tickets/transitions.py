@@ -11,6 +11,7 @@ A = Action
 _STAY_SIGNED = (A.REQUEST_EXTENSION, A.APPROVE_EXTENSION, A.REFUSE_EXTENSION)
 _PART_WARNINGS = (A.ASSIST_WARN_SIGN, A.ASSIST_WARN_YELLOW, A.ASSIST_WARN_RED)
 _WORKING = (S.DISPATCHED, S.SIGNED)
+_VERIFIED = (S.MANUAL, S.FEEDBACK, S.CLOSED)
 _OPEN = (S.MANUAL, S.DISPATCHED, S.SIGNED, S.RETURNED, S.SUSPENDED, S.FEEDBACK)
 # States in which co-handling parts (协办) run; supervision watches them except while parked (挂账).
 PART_STATES = (*_WORKING, S.SUSPENDED, S.FEEDBACK)
@@ -24,6 +25,8 @@ TRANSITIONS: dict[tuple[TicketState | None, Action], TicketState] = {
     (S.MANUAL, A.DISPATCH): S.DISPATCHED,
     (S.MANUAL, A.HAND_DOWN): S.MANUAL,  # into the queue of a centre below
     **{(s, A.ASSIGN): s for s in (S.MANUAL, S.DISPATCHED, S.SIGNED, S.SUSPENDED, S.FEEDBACK)},
+    # 核实 in a centre's queue, 核查 after 反馈, 抽查 of a closed 自行处置 case (verification.py)
+    **{(s, action): s for s in _VERIFIED for action in (A.VERIFY_REQUEST, A.VERIFY_ANSWER, A.VERIFY_WARN)},
     (S.MANUAL, A.REJECT): S.REJECTED,
     (S.RETURNED, A.REJECT): S.REJECTED,
     (S.DISPATCHED, A.REDISPATCH): S.DISPATCHED,
@@ -85,6 +88,9 @@ ACTION_ROLES: dict[Action, frozenset[Role] | None] = {
     A.ESCALATE: frozenset({Role.GRID_OFFICER, Role.DEPARTMENT, Role.DISPATCHER, Role.SHIFT_LEAD}),
     A.HAND_DOWN: _CENTRE,
     A.ASSIGN: _CENTRE | _DEPARTMENT,  # within the unit holding it (workflow.assign)
+    A.VERIFY_REQUEST: _CENTRE,
+    A.VERIFY_ANSWER: frozenset({Role.GRID_OFFICER}) | _CENTRE,  # the task's officer; 抽查: its centre
+    A.VERIFY_WARN: None,
     A.ADD_ASSIST: _CENTRE,
     A.ASSIST_SIGN: _DEPARTMENT,
     A.ASSIST_FEEDBACK: _DEPARTMENT,

@@ -30,6 +30,9 @@ from dispatch.tickets.side_models import (
     ExtensionRequest,
     Notice,
     RequestStatus,
+    VerificationKind,
+    VerificationStatus,
+    VerificationTask,
 )
 from dispatch.tickets.transitions import ACTION_ROLES, OWN_DEPARTMENT_ACTIONS, TRANSITIONS, allowed_actions
 
@@ -166,14 +169,10 @@ def dispatch_manual(
     ticket.manual_reason = None
     ticket.assignee_id = None  # the department names its own 承办人
     start_clock(session, ticket, clock.now())
-    return record(
-        session,
-        ticket=ticket,
-        action=Action.DISPATCH,
-        actor=by,
-        note=note,
-        data={"department_id": department.id, "grid_code": ticket.grid_code},
-    )
+    data: dict[str, Any] = {"department_id": department.id, "grid_code": ticket.grid_code}
+    if cancelled := cancel_verifications(session, ticket):
+        data["cancelled_verification_ids"] = cancelled
+    return record(session, ticket=ticket, action=Action.DISPATCH, actor=by, note=note, data=data)
 
 
 def redispatch(
@@ -222,7 +221,11 @@ def reject(session: Session, *, ticket: Ticket, by: User, reason: str) -> Ticket
     authorize(ticket, by, Action.REJECT)
     ticket.reject_reason = required_text(reason, "reason", "不予受理理由")
     ticket.closed_at = clock.now()
-    return record(session, ticket=ticket, action=Action.REJECT, actor=by, note=ticket.reject_reason)
+    cancelled = cancel_verifications(session, ticket)
+    data = {"cancelled_verification_ids": cancelled} if cancelled else {}
+    return record(
+        session, ticket=ticket, action=Action.REJECT, actor=by, note=ticket.reject_reason, data=data
+    )
 
 
 def sign(session: Session, *, ticket: Ticket, by: User) -> TicketLog:
@@ -280,7 +283,7 @@ def resume(session: Session, *, ticket: Ticket, by: User, note: str = "") -> Tic
     )
 
 
-def _store_photos(session: Session, ticket: Ticket, photos: Sequence[Photo]) -> list[int]:
+def store_photos(session: Session, ticket: Ticket, photos: Sequence[Photo]) -> list[int]:
     now = clock.now()
     rows = [attachment_row(p, ticket_id=ticket.id or 0, event_id=None, at=now) for p in photos]
     session.add_all(rows)
@@ -294,14 +297,18 @@ def feedback(
     """反馈: the department reports the result (text, photos) for the centre to check."""
     authorize(ticket, by, Action.FEEDBACK)
     ticket.feedback_text = required_text(text, "text", "处置结果")
-    attachment_ids = _store_photos(session, ticket, photos)
+    attachment_ids = store_photos(session, ticket, photos)
     on_time = ticket.deadline_at is None or clock.now() <= ticket.deadline_at
     data: dict[str, Any] = {"attachment_ids": attachment_ids, "on_time": on_time}
     if parts := open_parts(session, ticket.id or 0):  # allowed; the centre decides at 核查
         data["open_assist_ids"] = [p.id for p in parts]
-    return record(
+    entry = record(
         session, ticket=ticket, action=Action.FEEDBACK, actor=by, note=ticket.feedback_text, data=data
     )
+    from dispatch.tickets.verification import after_feedback  # it builds on this module
+
+    after_feedback(session, ticket)
+    return entry
 
 
 def verify(
@@ -314,35 +321,41 @@ def verify(
     confirm_open_parts: bool = False,
     open_parts_reason: str = "",
 ) -> TicketLog:
-    """核查: pass closes the case (结案); fail sends it back to the department (返工).
+    """核查 by the centre: pass closes the case (结案); fail sends it back to the department (返工). A
+    field check still waiting for the grid officer's answer is cancelled: the centre decided first.
 
     Closing with co-handling parts still open is refused (422 naming them, field confirm_open_parts)
     unless confirmed with a reason: then each open part is closed with that reason, and logged.
     """
+    authorize(ticket, by, Action.VERIFY_PASS if passed else Action.VERIFY_FAIL)
     if not passed:
-        authorize(ticket, by, Action.VERIFY_FAIL)
-        ticket.rework_count += 1
-        return record(
-            session,
-            ticket=ticket,
-            action=Action.VERIFY_FAIL,
-            actor=by,
-            note=required_text(note, "note", "返工原因"),
-        )
-    authorize(ticket, by, Action.VERIFY_PASS)
+        note = required_text(note, "note", "返工原因")
     data: dict[str, Any] = {}
-    if parts := open_parts(session, ticket.id or 0):
+    if passed and (parts := open_parts(session, ticket.id or 0)):
         if not confirm_open_parts:
             raise _refuse_open_parts(session, parts)
         reason = required_text(open_parts_reason, "open_parts_reason", "关闭未完成协办的理由")
         _close_parts(session, ticket=ticket, by=by, parts=parts, reason=reason)
         data["closed_assist_ids"] = [p.id for p in parts]
+    if cancelled := cancel_verifications(session, ticket):
+        data["cancelled_verification_ids"] = cancelled
+    return (close_case if passed else rework)(session, ticket=ticket, by=by, note=note, data=data)
+
+
+def rework(session: Session, *, ticket: Ticket, by: User, note: str, data: dict[str, Any]) -> TicketLog:
+    """返工 after a failed 核查 (by the centre, or by the grid officer's 未整改): back to the department."""
+    ticket.rework_count += 1
+    return record(session, ticket=ticket, action=Action.VERIFY_FAIL, actor=by, note=note, data=data)
+
+
+def close_case(session: Session, *, ticket: Ticket, by: User, note: str, data: dict[str, Any]) -> TicketLog:
+    """结案 after a passed 核查 (by the centre, or by the grid officer's 已整改), open parts settled."""
     cancelled = cancel_pending_extensions(
         session, ticket=ticket, by=by, reason="工单已结案，延期申请自动取消"
     )
     now = clock.now()
     ticket.closed_at = now
-    data["on_time"] = ticket.deadline_at is None or now <= ticket.deadline_at
+    data = {**data, "on_time": ticket.deadline_at is None or now <= ticket.deadline_at}
     return record(
         session,
         ticket=ticket,
@@ -351,6 +364,23 @@ def verify(
         note=note,
         data=with_cancelled(data, cancelled),
     )
+
+
+def cancel_verifications(session: Session, ticket: Ticket) -> list[int]:
+    """Cancel the field checks (核实/核查) still waiting on this ticket; their ids (for the log row)."""
+    waiting = list(
+        session.exec(
+            select(VerificationTask).where(
+                VerificationTask.ticket_id == ticket.id,
+                VerificationTask.status == VerificationStatus.PENDING,
+                col(VerificationTask.kind) != VerificationKind.REVIEW,
+            )
+        )
+    )
+    for task in waiting:
+        task.status = VerificationStatus.CANCELLED
+        session.add(task)
+    return [t.id or 0 for t in waiting]
 
 
 def callback(
@@ -397,13 +427,16 @@ def self_resolve(session: Session, *, ticket: Ticket, by: User, text: str) -> Ti
     locator = current_locator(session)
     if locator is not None and ticket.lon is not None and ticket.lat is not None:
         places = locator.locate(ticket.lon, ticket.lat)
-        if places:
-            ticket.grid_code = ticket.duty_grid_code = places[0].grid_code
-            ticket.grid_version_id = locator.version_id
+        if places:  # its street and community too: the workstation that may review it (抽查)
+            centres.place_in_grid(ticket, places[0], locator)
     now = clock.now()
     ticket.feedback_text = required_text(text, "description", "处置情况")
     ticket.closed_at = ticket.dispatched_at = ticket.signed_at = now
-    return record(session, ticket=ticket, action=Action.SELF_RESOLVE, actor=by, note=ticket.feedback_text)
+    entry = record(session, ticket=ticket, action=Action.SELF_RESOLVE, actor=by, note=ticket.feedback_text)
+    from dispatch.tickets.verification import sample_self_resolved  # it builds on this module
+
+    sample_self_resolved(session, ticket)
+    return entry
 
 
 ASSIST_NOTICE = "assist"  # Notice.kind of the automatic 催办 of an overdue co-handling part
@@ -469,6 +502,8 @@ def assign(session: Session, *, ticket: Ticket, by: User, user_id: int, note: st
 def available_actions(session: Session, ticket: Ticket, viewer: User) -> list[Action]:
     """What `viewer` can do on this ticket now: the table's actions for the role, narrowed by the
     department, pending extension requests, open notices, co-handling parts and the ticket's source."""
+    from dispatch.tickets import verification  # it builds on this module
+
     pending = session.exec(
         select(ExtensionRequest.id).where(
             ExtensionRequest.ticket_id == ticket.id, ExtensionRequest.status == RequestStatus.PENDING
@@ -496,6 +531,8 @@ def available_actions(session: Session, ticket: Ticket, viewer: User) -> list[Ac
         Action.REOPEN: False,  # 重办 follows a 不满意 callback
         Action.SELF_RESOLVE: False,  # chosen at intake
         Action.HAND_DOWN: centres.can_hand_down(session, ticket),
+        Action.VERIFY_REQUEST: verification.can_request(session, ticket),
+        Action.VERIFY_ANSWER: False,  # answered on the task (the officer's phone, the workstation's list)
         Action.ASSIGN: bool(assignable(session, ticket, viewer)),
         Action.ESCALATE: ticket.escalation_level is not EscalationLevel.DISTRICT
         and (viewer.role is not Role.GRID_OFFICER or ticket.reporter_id == viewer.id)
