@@ -162,6 +162,8 @@ def test_a_dispatcher_asks_for_intake_verification_and_the_answer_decides(
     for ticket in (true_one, false_one):
         asked = desk.act("sqzx", ticket, "verification", {"note": "请到现场核实是否属实"})
         assert asked["verifications"][0]["kind"] == "intake"
+        assert asked["verifications"][0]["requested_by_name"] == desk.get("sqzx", ticket)["log"][-1]["actor"]
+        assert asked["verifications"][0]["requested_by_name"] != "系统"
         assert "verify_request" not in asked["allowed_actions"]  # one at a time
         desk.act("sqzx", ticket, "verification", {}, expect=409)
     by_ticket = {c["ticket"]["id"]: c for c in tasks(desk, OFFICER)}

@@ -55,6 +55,9 @@ export const ACTION_LABELS = {
   assist_warn_yellow: '协办黄牌预警',
   assist_warn_red: '协办红牌超期',
   assist_close: '关闭协办',
+  verify_request: '派发现场核查',
+  verify_answer: '现场核查回复',
+  verify_warn: '核查超时预警',
 };
 
 export const WARNING_LABELS = { none: '', yellow: '临期', red: '超期', escalated: '超期已上报' };

@@ -4,12 +4,14 @@
 // online, else on the `online` event, on a retry timer and on the next page load. Each
 // keeps its client_ref, so however often it is sent the server makes one ticket.
 // "我的上报" shows the outbox's unsent reports (待发送) above GET api/tickets (own reports).
+// "核查任务" lists the field checks sent to this officer; answers go through the same outbox.
 
 import {
   ApiError, clearSession, getJSON, getToken, getUser, homePageFor, login, onUnauthorized,
 } from './api.js';
 import { formatShort } from './labels.js';
 import { ReportForm } from './officer-report.js';
+import { TaskList } from './officer-tasks.js';
 import { deleteReport, listReports, pruneSent, syncOutbox } from './outbox.js';
 
 const STATE_LABELS = {
@@ -47,6 +49,7 @@ function el(tag, props = {}, ...children) {
 const app = {
   owner: null,
   form: null,
+  tasks: null,
   serverTickets: [],
   serverLoaded: false,
   retryTimer: null,
@@ -70,7 +73,7 @@ function setNet(online) {
 
 async function updatePending() {
   if (!app.owner) return 0;
-  const pending = (await listReports(app.owner)).filter((r) => r.status === 'pending').length;
+  const pending = (await listReports(app.owner)).filter((r) => r.status === 'pending' && r.kind !== 'answer').length;
   dom.badge.textContent = String(pending);
   dom.badge.hidden = pending === 0;
   return pending;
@@ -89,7 +92,7 @@ async function sync(reason) {
   app.retryTimer = null;
   let result;
   try {
-    result = await syncOutbox(app.owner, { onChange: renderList });
+    result = await syncOutbox(app.owner, { onChange: () => { renderList(); app.tasks?.render(); } });
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) return null; // login shown; reports stay
     result = { sent: 0, failed: 0, pending: 1, offline: true };
@@ -99,9 +102,12 @@ async function sync(reason) {
   const pending = await updatePending();
   if (pending) scheduleRetry();
   else app.retryDelay = RETRY_MIN_MS;
-  if (result.sent && reason !== 'submit') toast(`已发送 ${result.sent} 条待发送上报`);
-  if (result.failed) toast(`${result.failed} 条上报被服务器拒绝，请在“我的上报”中查看原因`, 6000);
-  if (result.sent || result.failed) await loadServerList();
+  if (result.sent && reason !== 'submit') toast(`已发送 ${result.sent} 条待发送记录`);
+  if (result.failed) toast(`${result.failed} 条记录被服务器拒绝，请在“我的上报”或“核查任务”中查看原因`, 6000);
+  if (result.sent || result.failed) {
+    await loadServerList();
+    await app.tasks?.load();
+  }
   await renderList();
   return result;
 }
@@ -125,7 +131,7 @@ async function onSaved(record) {
 
 async function loadServerList() {
   try {
-    const page = await getJSON('api/tickets?limit=100');
+    const page = await getJSON('api/tickets?limit=100&reporter=me');
     app.serverTickets = Array.isArray(page?.items) ? page.items : [];
     app.serverLoaded = true;
     dom.info.textContent = `更新于 ${formatShort(new Date().toISOString())}`;
@@ -190,6 +196,7 @@ async function renderList() {
   const known = new Set(app.serverTickets.map((t) => t.number));
   const items = [];
   for (const r of local) {
+    if (r.kind === 'answer') continue; // listed under 核查任务
     if (r.status !== 'sent') items.push(localItem(r));
     else if (!known.has(r.ticket_number)) items.push(localItem(r)); // sent, not in the list yet
   }
@@ -210,6 +217,8 @@ function showView(id) {
   if (id === 'mine-view') {
     renderList();
     loadServerList().then(renderList);
+  } else if (id === 'task-view') {
+    app.tasks?.load();
   } else {
     app.form?.map.invalidate();
   }
@@ -238,11 +247,24 @@ async function startApp() {
   dom.userName.textContent = user.full_name || user.username;
   setNet(navigator.onLine);
   if (!app.form) app.form = new ReportForm({ getOwner: () => app.owner, onSaved, toast });
+  if (!app.tasks) {
+    app.tasks = new TaskList({
+      getOwner: () => app.owner,
+      listOutbox: listReports,
+      outboxChanged: async () => {
+        const result = await sync('submit');
+        if (result?.sent) toast('核查回复已发送');
+        else if (result && !result.failed) toast('当前无网络：核查回复已保存在本机，联网后自动发送', 6000);
+      },
+      toast,
+    });
+  }
   await app.form.start();
   await pruneSent(app.owner).catch(() => {});
   await updatePending();
   await loadServerList();
   await renderList();
+  await app.tasks.load();
   sync('load');
 }
 
@@ -289,6 +311,10 @@ function main() {
   });
   for (const tab of dom.tabs) tab.addEventListener('click', () => showView(tab.dataset.view));
   $('photo-input').addEventListener('change', () => { dom.toast.hidden = true; }); // e.g. "需要照片" is answered
+  $('task-refresh').addEventListener('click', async () => {
+    await sync('manual');
+    await app.tasks?.load();
+  });
   dom.refresh.addEventListener('click', async () => {
     await sync('manual');
     await loadServerList();

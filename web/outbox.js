@@ -8,6 +8,8 @@
 // Record: {client_ref, owner, created_at, fields (incl. self_resolved), photos: [{blob, name}], status,
 //          attempts, last_error, ticket_id, ticket_number, ticket_state, sent_at}
 // status: 'pending' (待发送) → 'sent' (已发送) | 'failed' (rejected by the server: 4xx).
+// An answer to a field check (核实/核查) is a record too, with kind 'answer', its `task_id` and
+// fields {answer, note}: it waits and is sent in the same order, keyed by its own client_ref.
 
 import { ApiError, apiFetch } from './api.js';
 
@@ -115,6 +117,28 @@ function formFor(record) {
   return data;
 }
 
+function answerFor(record) {
+  const data = new FormData();
+  data.set('answer', record.fields.answer);
+  data.set('note', record.fields.note || '');
+  data.set('client_ref', record.client_ref);
+  (record.photos || []).forEach((p, i) => {
+    data.append('photos', p.blob, p.name || `photo-${i + 1}.jpg`);
+  });
+  return data;
+}
+
+/** Where a record goes and what the server's answer says about its ticket. */
+async function send(record) {
+  if (record.kind === 'answer') {
+    const card = await apiFetch(`api/verifications/${record.task_id}/answer`, {
+      method: 'POST', formData: answerFor(record),
+    });
+    return { ticket_id: card.ticket?.id, number: card.ticket?.number, state: card.ticket?.state };
+  }
+  return apiFetch('api/intake/patrol', { method: 'POST', formData: formFor(record) });
+}
+
 /** True when waiting can help: no network, server busy or failing. */
 function isTransient(err) {
   return !(err instanceof ApiError) || err.status === 0 || err.status === 408
@@ -128,7 +152,7 @@ async function sendPending(owner, onChange) {
     const record = pending[i];
     record.attempts += 1;
     try {
-      const receipt = await apiFetch('api/intake/patrol', { method: 'POST', formData: formFor(record) });
+      const receipt = await send(record);
       Object.assign(record, {
         status: 'sent', last_error: '', ticket_id: receipt.ticket_id,
         ticket_number: receipt.number, ticket_state: receipt.state, sent_at: new Date().toISOString(),

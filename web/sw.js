@@ -3,13 +3,14 @@
 // the categories on the phone so the report form opens and works without a network.
 // Reports themselves never go through here: the page's outbox (IndexedDB) sends them.
 
-const VERSION = 'officer-v3';
+const VERSION = 'officer-v4';
 const SHELL = [
   'officer.html',
   'officer.css',
   'officer.js',
   'officer-report.js',
   'officer-map.js',
+  'officer-tasks.js',
   'outbox.js',
   'photos.js',
   'categories.js',
@@ -22,7 +23,10 @@ const SHELL = [
   'node_modules/leaflet/dist/leaflet.css',
 ];
 // Read-only API data the form needs offline; answered from the network when there is one.
-const API_CACHED = [/\/api\/grids\b/, /\/api\/categories\b/];
+// The field checks and their photos too, so a task opened once can be done without a network.
+const API_CACHED = [
+  /\/api\/grids\b/, /\/api\/categories\b/, /\/api\/verifications\b/, /\/api\/tickets\/\d+\/attachments\//,
+];
 
 self.addEventListener('install', (event) => {
   event.waitUntil(

@@ -65,6 +65,7 @@ const SPECS = {
   ack_urge: { fields: [F.notice], path: (v) => `notices/${v.notice_id}/ack`, primary: true },
   escalate: { fields: [F.note], path: () => 'escalate' },
   hand_down: { fields: [F.centre, F.note], path: () => 'hand-down' },
+  verify_request: { fields: [F.note], path: () => 'verification' },
   assign: { fields: [F.assignee, F.note], path: () => 'assign', primary: true },
   add_assist: { fields: [F.department, F.part, F.assistDeadline], path: () => 'assists' },
   assist_sign: { fields: [F.task], path: (v) => `assists/${v.task_id}/sign`, primary: true },

@@ -5,7 +5,7 @@
 //   const panel = new TicketPanel(hostElement, { user, onAction });
 //   panel.open(id); panel.changed(ticket)  // a websocket change: reloads when it is the open one
 
-import { apiUrl, getJSON, getToken } from './api.js';
+import { apiFetch, apiUrl, getJSON, getToken } from './api.js';
 import {
   ACTION_LABELS, ASSIST_LABELS, ESCALATION_LABELS, EXTENSION_LABELS, REQUEST_LABELS, SATISFACTION_LABELS,
   SOURCE_LABELS, STATE_LABELS, URGENCY_LABELS, WARNING_LABELS, el, formatDateTime, isOverdue, workingCountdown,
@@ -199,6 +199,7 @@ export class TicketPanel {
     if (t.notices?.length) parts.push(this.notices(t));
     if (t.extensions?.length) parts.push(this.extensions(t));
     if (t.assists?.length) parts.push(this.assists(t));
+    if (t.verifications?.length) parts.push(this.verifications(t));
     if (t.reporters?.length) parts.push(this.reporters(t));
     parts.push(this.timeline(t));
     this.body.replaceChildren(...parts);
@@ -255,6 +256,48 @@ export class TicketPanel {
       })),
     open && t.state === 'feedback'
       ? el('p', { className: 'tp-muted', testid: 'assists-open' }, `尚有 ${open} 项协办未完成，结案时须确认关闭`) : null);
+  }
+
+  verifications(t) {
+    return section('现场核查', 'panel-verifications', el('ul', { className: 'tp-list' },
+      t.verifications.map((v) => {
+        const mine = v.kind === 'review' && v.status === 'pending' && v.centre_id === this.user?.department_id
+          && this.user?.role !== 'leader';
+        return el('li', { testid: 'verification', dataset: { status: v.status, kind: v.kind, taskId: v.id } },
+          el('strong', {}, v.kind_label),
+          el('span', { className: `tp-chip ${v.status === 'done' ? 'ext-approved' : 'ext-pending'}` },
+            v.answer_label || v.status_label),
+          v.overdue ? el('span', { className: 'tp-badge warn-red', testid: 'verification-overdue' }, '已超时') : null,
+          ` ${v.holder_name} · 期限 ${formatDateTime(v.deadline_at)}`,
+          el('span', { className: 'tp-muted' }, ` · 派发：${v.requested_by_name}`),
+          v.note ? el('p', { className: 'tp-note' }, v.note) : null,
+          v.answer_note ? el('p', { className: 'tp-note', testid: 'verification-answer' }, `回复：${v.answer_note}`) : null,
+          v.attachment_ids?.length
+            ? el('div', { className: 'tp-photos' }, v.attachment_ids.map((a) => attachmentImage(t.id, a))) : null,
+          mine ? this.reviewForm(t, v) : null);
+      })));
+  }
+
+  /** 抽查 of a 自行处置 case by the community workstation: 合格, or 不合格 with a reason. */
+  reviewForm(t, v) {
+    const note = el('input', { className: 'tp-review-note', placeholder: '不合格时须说明原因', testid: 'review-note' });
+    const error = el('p', { className: 'tp-error', role: 'alert', hidden: true });
+    const send = async (answer) => {
+      const data = new FormData();
+      data.set('answer', answer);
+      data.set('note', note.value.trim());
+      try {
+        await apiFetch(`api/verifications/${v.id}/answer`, { method: 'POST', formData: data });
+        await this.open(t.id);
+      } catch (err) {
+        error.textContent = err.message;
+        error.hidden = false;
+      }
+    };
+    return el('div', { className: 'tp-review' }, note,
+      el('button', { type: 'button', className: 'tp-btn tp-btn-primary', testid: 'review-pass', onclick: () => send('passed') }, '抽查合格'),
+      el('button', { type: 'button', className: 'tp-btn tp-btn-danger', testid: 'review-fail', onclick: () => send('failed') }, '不合格'),
+      error);
   }
 
   notices(t) {

@@ -149,6 +149,7 @@ def request(session: Session, *, ticket: Ticket, by: User | None, note: str = ""
             kind=kind,
             officer_id=officer.id,
             grid_code=ticket.duty_grid_code or ticket.grid_code,
+            requested_by_id=by.id if by else None,
             requested_at=clock.now(),
             note=note.strip(),
             deadline_at=add_working_minutes(clock.now(), minutes),
