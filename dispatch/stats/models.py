@@ -38,6 +38,10 @@ class KpiRollup(SQLModel, table=True):
     called_back: int = 0
     satisfied: int = 0
     merged: int = 0
+    escalated: int = 0
+    handed_down: int = 0
+    queued: int = 0
+    queue_minutes: int = 0  # working minutes waited in queues, summed over the holdings
 
 
 class KpiTicket(SQLModel, table=True):

@@ -36,6 +36,7 @@ from dispatch.db import get_engine
 from dispatch.stats.models import KpiRollup, KpiTicket, KpiWatermark
 from dispatch.stats.service import (
     FACT_NAMES,
+    QUEUE_SHIFT,
     Facts,
     GroupBy,
     KpiRow,
@@ -49,7 +50,7 @@ from dispatch.tickets.models import Ticket, TicketLog
 
 log = logging.getLogger(__name__)
 
-COUNTERS: tuple[str, ...] = ("total", *FACT_NAMES)
+COUNTERS: tuple[str, ...] = ("total", *FACT_NAMES, "queue_minutes")
 Shares = dict[str, dict[str, int]]  # dimension → key → facts as bits (Facts.bits)
 Deltas = dict[tuple[date, str, str], list[int]]  # (day, dimension, key) → increment per COUNTERS
 
@@ -80,6 +81,7 @@ def _add(deltas: Deltas, day: date, ticket_shares: Shares, sign: int) -> None:
             counters[0] += sign
             for i in range(len(FACT_NAMES)):
                 counters[i + 1] += sign * (bits >> i & 1)
+            counters[-1] += sign * (bits >> QUEUE_SHIFT)
 
 
 # --- refresh -------------------------------------------------------------------------------------

@@ -55,6 +55,11 @@ Formulas over holdings (numerator / denominator; a rate with a zero denominator 
 - 延期率 extension_rate = extended / dispatched.
 - 满意率 satisfaction_rate = satisfied / called back.
 - 重复投诉率 repeat_rate = merged / total.
+
+Each level's own part (grouping `centre` only): `escalated` the holdings that 上报'd the ticket (the
+centre that handed it up, not the one receiving it), `handed_down` those that 下派'd it, `queued` those
+in whose queue (待人工派遣) it waited and left, and `avg_queue_working_hours` = working minutes waited /
+queued / 60 (a wait still going on is not counted yet).
 """
 
 from __future__ import annotations
@@ -70,6 +75,7 @@ from sqlmodel import Session, col, func, select
 from dispatch.catalog.models import Category, Department
 from dispatch.grids.service import names_for
 from dispatch.tickets.models import Action, Ticket, TicketLog, TicketState
+from dispatch.worktime import working_minutes_between
 
 DISPATCH_ACTIONS = frozenset({Action.ROUTE, Action.DISPATCH, Action.REDISPATCH, Action.REOPEN})
 # The rows a holding's facts come from; any other row (urge, warning, co-handling ...) counts for nobody.
@@ -170,14 +176,21 @@ class Facts:
     called_back: bool = False
     satisfied: bool = False
     merged: bool = False
+    escalated: bool = False  # 上报 while this key held it (from a centre's queue: to the centre above)
+    handed_down: bool = False  # 下派 by this centre to one below
+    queued: bool = False  # waited in this key's queue (待人工派遣) and left it
+    queue_minutes: int = 0  # working minutes it waited there, all its waits together
 
     def bits(self) -> int:
-        """The facts as one integer, bit i for the i-th field (how dispatch.stats.rollup stores them)."""
-        return sum(1 << i for i, name in enumerate(FACT_NAMES) if getattr(self, name))
+        """The facts as one integer (how dispatch.stats.rollup stores them): bit i for the i-th flag,
+        the queue minutes from bit QUEUE_SHIFT up."""
+        flags = sum(1 << i for i, name in enumerate(FACT_NAMES) if getattr(self, name))
+        return flags | self.queue_minutes << QUEUE_SHIFT
 
     @classmethod
     def from_bits(cls, bits: int) -> Facts:
-        return cls(**{name: bool(bits >> i & 1) for i, name in enumerate(FACT_NAMES)})
+        flags = {name: bool(bits >> i & 1) for i, name in enumerate(FACT_NAMES)}
+        return cls(**flags, queue_minutes=bits >> QUEUE_SHIFT)
 
     def add(self, entry: TicketLog) -> None:
         """Fold in one more of the holding's rows (rows come oldest first)."""
@@ -206,18 +219,43 @@ class Facts:
             self.merged = True
 
 
-FACT_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Facts))
+FACT_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Facts) if f.type in ("bool", bool))
+QUEUE_SHIFT = 32  # Facts.bits(): the flags below this bit, the queue minutes above
 
 
-def holding_facts(entries: Sequence[TicketLog], keys: Sequence[str], *, idle_key: str) -> dict[str, Facts]:
+def holding_facts(
+    entries: Sequence[TicketLog], keys: Sequence[str], *, idle_key: str, levels: bool = False
+) -> dict[str, Facts]:
     """Fold one ticket's log rows (oldest first) into the facts of each holding; row i counts for keys[i].
 
-    A ticket none of whose rows is a fact is one holding under `idle_key` (its key as of its last row).
+    With `levels` (the centre grouping) also each level's own part: a hand-over row (上报, 下派) counts
+    for the key that held the ticket before it, the one that handed it on; a wait in a queue
+    (待人工派遣) counts for the key that held the ticket while it waited, once the wait is over — from the
+    row that put it there to the row that took it out (dispatched, rejected, merged, or handed to another
+    centre's queue). A ticket none of whose rows is a fact is one holding under `idle_key` (its key as of
+    its last row).
     """
     holdings: dict[str, Facts] = {}
-    for entry, key in zip(entries, keys, strict=True):
+    waiting: tuple[TicketLog, str] | None = None  # the row that queued the ticket, and who held it
+    for i, (entry, key) in enumerate(zip(entries, keys, strict=True)):
         if entry.action in FACT_ACTIONS:
             holdings.setdefault(key, Facts()).add(entry)
+        if not levels:
+            continue
+        giver = keys[i - 1] if i else key
+        if entry.action is Action.ESCALATE:
+            holdings.setdefault(giver, Facts()).escalated = True
+        elif entry.action is Action.HAND_DOWN:
+            holdings.setdefault(giver, Facts()).handed_down = True
+        leaves = entry.to_state is not TicketState.MANUAL or entry.action in HANDS_OVER
+        if waiting is not None and leaves:
+            since, holder = waiting
+            facts = holdings.setdefault(holder, Facts())
+            facts.queued = True
+            facts.queue_minutes += working_minutes_between(since.at, entry.at)
+            waiting = None
+        if entry.to_state is TicketState.MANUAL and waiting is None:
+            waiting = entry, key
     return holdings or {idle_key: Facts()}
 
 
@@ -230,6 +268,10 @@ class KpiRow:
     def rate(self, numerator: str, denominator: str) -> float | None:
         d = self.counts[denominator]
         return round(self.counts[numerator] / d, 4) if d else None
+
+    def average_hours(self, minutes: str, count: str) -> float | None:
+        n = self.counts[count]
+        return round(self.counts[minutes] / n / 60, 2) if n else None
 
     def as_dict(self) -> dict[str, object]:
         c = self.counts
@@ -250,6 +292,10 @@ class KpiRow:
             "extension_rate": self.rate("extended", "dispatched"),
             "satisfaction_rate": self.rate("satisfied", "called_back"),
             "repeat_rate": self.rate("merged", "total"),
+            "escalated": c["escalated"],
+            "handed_down": c["handed_down"],
+            "queued": c["queued"],
+            "avg_queue_working_hours": self.average_hours("queue_minutes", "queued"),
         }
 
 
@@ -288,7 +334,7 @@ def ticket_holdings(ticket: Ticket, entries: Sequence[TicketLog], group_by: Grou
     keys = [_key(ticket, holder, group_by) for holder in holders(ticket, entries)]
     idle = Holder(ticket.department_id, ticket.grid_code, ticket.centre_id)
     idle_key = keys[-1] if keys else _key(ticket, idle, group_by)
-    holdings = holding_facts(entries, keys, idle_key=idle_key)
+    holdings = holding_facts(entries, keys, idle_key=idle_key, levels=group_by is GroupBy.CENTRE)
     if group_by is GroupBy.CENTRE:  # a centre whose queue received the ticket held it, facts or not
         for entry, key in zip(entries, keys, strict=True):
             if entry.action in HANDS_OVER and "centre_id" in entry.data:

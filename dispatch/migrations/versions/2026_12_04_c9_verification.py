@@ -1,10 +1,12 @@
-"""field verification tasks (核实/核查 on the grid officer's phone, 抽查 of 自行处置) (issue 11)
+"""field verification tasks (核实/核查 on the grid officer's phone, 抽查 of 自行处置); KPI facts of each
+level: 上报, 下派 and the time waited in a queue (issue 11)
 
 Revision ID: c9_verification
 Revises: c8_centres
 Create Date: 2026-12-04
 
-A new table only; ticket log actions are stored as plain strings, so the new moves need no change.
+Ticket log actions are stored as plain strings, so the new moves need no change. The KPI rollup gains
+four counters and is emptied: the scheduler's next refreshes fold the whole log again.
 """
 
 from collections.abc import Sequence
@@ -19,6 +21,9 @@ revision: str = "c9_verification"
 down_revision: str | None = "c8_centres"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+
+KPI_COUNTERS = ("escalated", "handed_down", "queued", "queue_minutes")
 
 
 def _enum(*values: str, name: str) -> sa.Enum:
@@ -61,7 +66,15 @@ def upgrade() -> None:
     )
     for column in ("ticket_id", "officer_id", "centre_id", "deadline_at", "status"):
         op.create_index(f"ix_verification_task_{column}", "verification_task", [column])
+    for counter in KPI_COUNTERS:
+        op.add_column("kpi_rollup", sa.Column(counter, sa.Integer(), server_default="0", nullable=False))
+    op.execute("DELETE FROM kpi_rollup")
+    op.execute("DELETE FROM kpi_ticket")
+    op.execute("UPDATE kpi_watermark SET log_id = 0, refreshed_at = NULL")
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("kpi_rollup") as batch_op:
+        for counter in KPI_COUNTERS:
+            batch_op.drop_column(counter)
     op.drop_table("verification_task")
