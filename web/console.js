@@ -35,7 +35,8 @@ const ROLE_LABELS = {
 };
 const ACTION_LABELS = { intake: '受理', route: '自动派遣', dispatch: '派遣' };
 // Quick filters beside the counters (not states): 超期 and 临期 by the server's warning level.
-const QUICK_FILTERS = { overdue: '超期', yellow: '临期' };
+const QUICK_FILTERS = { overdue: '超期', yellow: '临期', verifying: '现场核查中' };
+const VERIFY_LABELS = { intake: '核实中', closure: '核查中', review: '待抽查' };
 const WARNING_RINGS = { yellow: '#f5b700', red: '#e03131', escalated: '#a61e4d' };
 
 const STATE_COLORS = { new: '#1d6fd6', manual: '#f08c00', dispatched: '#2b9a3e' };
@@ -515,6 +516,9 @@ function buildRow(t) {
       className: `badge badge-warn-${t.warning_level}`, 'data-testid': 'ticket-warning',
     }, WARNING_LABELS[t.warning_level]),
     ...supervisionMarks(t),
+    t.verification_pending && el('span', {
+      className: 'badge badge-verify', 'data-testid': 'ticket-verifying', title: '等待网格员现场核实/核查（或社区抽查）的回复',
+    }, VERIFY_LABELS[t.verification_pending] || '核查中'),
     el('span', { className: `source source-${t.source}` }, SOURCE_LABELS[t.source] || t.source || ''),
     el('time', {
       className: 'ticket-time', 'data-testid': 'ticket-time', datetime: t.created_at || '',
@@ -547,6 +551,7 @@ function matchesFilter(t, today = chinaDay(new Date())) {
   if (state.filter === 'overdue') return isOverdue(t);
   if (state.filter === 'yellow') return t.warning_level === 'yellow';
   if (state.filter === 'manual') return t.state === 'manual' && inMyQueue(t);
+  if (state.filter === 'verifying') return !!t.verification_pending;
   return t.state === state.filter;
 }
 
@@ -627,7 +632,8 @@ function updateCounters() {
     const key = chip.dataset.filter;
     const n = [...state.tickets.values()].filter((t) => (key === 'overdue' ? isOverdue(t)
       : key === 'yellow' ? t.warning_level === 'yellow'
-        : key === 'manual' ? t.state === 'manual' && inMyQueue(t) : t.state === key)).length;
+        : key === 'manual' ? t.state === 'manual' && inMyQueue(t)
+          : key === 'verifying' ? !!t.verification_pending : t.state === key)).length;
     chip.querySelector('.quick-count').textContent = n;
     chip.setAttribute('aria-pressed', String(state.filter === key));
   }

@@ -243,6 +243,8 @@ class TicketRead(TicketBase):
     assist_department_ids: list[int] = []
     working_minutes_left: int | None = None
     self_resolved: bool = False  # 自行处置: closed by the reporting grid officer, never dispatched
+    # A field check waiting for its answer: "intake" 核实, "closure" 核查, "review" 抽查 (None: none).
+    verification_pending: str | None = None
 
 
 class TicketLogRead(BaseModel):

@@ -29,7 +29,7 @@ from dispatch.tickets.models import (
     TicketRead,
     TicketState,
 )
-from dispatch.tickets.side_models import AssistTask, Notice, VerificationTask
+from dispatch.tickets.side_models import AssistTask, Notice, VerificationStatus, VerificationTask
 from dispatch.tickets.transitions import TRANSITIONS, allowed_actions
 from dispatch.worktime import working_minutes_between
 
@@ -272,6 +272,14 @@ def present(session: Session, tickets: Sequence[Ticket], *, viewer: User | None)
         select(AssistTask.ticket_id, AssistTask.department_id).where(col(AssistTask.ticket_id).in_(ids))
     ):
         assists.setdefault(ticket_id, []).append(department_id)
+    checking = dict(
+        session.exec(
+            select(VerificationTask.ticket_id, VerificationTask.kind).where(
+                col(VerificationTask.ticket_id).in_(ids),
+                VerificationTask.status == VerificationStatus.PENDING,
+            )
+        ).all()
+    )
     now = clock.now()
     return [
         TicketRead.model_validate(
@@ -287,6 +295,7 @@ def present(session: Session, tickets: Sequence[Ticket], *, viewer: User | None)
                 "assist_department_ids": assists.get(t.id or 0, []),
                 "working_minutes_left": _working_minutes_left(t, now),
                 "self_resolved": t.state is TicketState.CLOSED and t.department_id is None,
+                "verification_pending": checking.get(t.id or 0),
             },
         )
         for t in tickets

@@ -41,6 +41,8 @@ def test_intake_check_answered_offline_is_sent_once(
     expect(check).to_have_attribute("data-status", "pending")
     expect(check).to_contain_text("核实")
     expect(panel.get_by_test_id("action-verify_request")).to_have_count(0)  # one at a time
+    expect(row.get_by_test_id("ticket-verifying")).to_have_text("核实中")  # the list shows it waits
+    expect(community.get_by_test_id("filter-verifying").locator(".quick-count")).to_have_text("1")
 
     # The phone loads the task, then loses the network (service worker off: Playwright cuts it all).
     phone = new_context(PHONE, service_workers="block").new_page()
@@ -74,6 +76,7 @@ def test_intake_check_answered_offline_is_sent_once(
     check = community.get_by_test_id("ticket-panel").get_by_test_id("verification")
     expect(check).to_have_attribute("data-status", "done")
     expect(check).to_contain_text("属实")
+    expect(row.get_by_test_id("ticket-verifying")).to_have_count(0)
     shot(community, "community-console-verification")
     detail = server.get(f"api/tickets/{ticket}", "sqzx").json()
     assert [e["action"] for e in detail["log"]].count("verify_answer") == 1
