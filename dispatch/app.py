@@ -39,6 +39,8 @@ from dispatch.observability import RequestContext, redact
 from dispatch.people import views as people_views
 from dispatch.places import views as place_views
 from dispatch.queues import queue_stats, redis_connection
+from dispatch.scoring import admin_views as scoring_admin_views
+from dispatch.scoring import views as scoring_views
 from dispatch.security import AuthenticateFirst, BodyLimit, SecurityHeaders
 from dispatch.stats import views as stats_views
 from dispatch.tickets import action_views, verification_views
@@ -171,9 +173,11 @@ def create_app() -> FastAPI:
         catalog_views,
         console_views,
         stats_views,
+        scoring_views,
         grid_admin_views,
         explain_views,
         catalog_admin_views,
+        scoring_admin_views,
         gazetteer_views,
         people_views,
         place_views,

@@ -8,6 +8,7 @@ from dispatch.events.models import Attachment, Event
 from dispatch.gazetteer.models import AddressPoint
 from dispatch.grids.models import Area, GridVersion
 from dispatch.places.models import Place
+from dispatch.scoring.models import ScoringTemplate
 from dispatch.stats.models import KpiRollup, KpiTicket, KpiWatermark
 from dispatch.tickets.models import Ticket, TicketLog
 from dispatch.tickets.side_models import (
@@ -41,6 +42,7 @@ __all__ = [
     "Notice",
     "Place",
     "RoutingRule",
+    "ScoringTemplate",
     "Ticket",
     "TicketLog",
     "TicketReporter",

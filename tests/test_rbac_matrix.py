@@ -215,6 +215,10 @@ def _bad_rule(w: World, t: int) -> dict[str, str]:
 PERIOD = {"date_from": "2020-01-01T00:00:00+08:00", "date_to": "2035-01-01T00:00:00+08:00"}
 GEOJSON = b'{"type": "FeatureCollection", "features": []}'
 CALENDAR_2027 = (WEB_DIR.parent / "docs" / "calendar" / "2027-example.yaml").read_bytes()
+SCORING_YAML = (WEB_DIR.parent / "dispatch" / "demo" / "scoring.yaml").read_bytes()
+SCORING_JSON = {
+    unit: {"rates": {"closure_rate": 100}} for unit in ("department", "street", "community", "officer")
+}
 
 ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     # Public: health, login, FastAPI's API description, the static pages.
@@ -381,6 +385,10 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("GET", "/api/stats/heat"): Endpoint(STATS, get("/api/stats/heat", **PERIOD)),
     ("GET", "/api/stats/kpis"): Endpoint(STATS, get("/api/stats/kpis", format="csv", **PERIOD)),
     ("GET", "/api/stats/people"): Endpoint(STATS | DEPARTMENT, get("/api/stats/people", **PERIOD)),
+    # 考核: department staff their own department's row (tests/test_scoring.py: who sees which rows).
+    ("GET", "/api/stats/scores"): Endpoint(
+        STATS | DEPARTMENT, get("/api/stats/scores", format="xlsx", **PERIOD)
+    ),
     ("GET", "/api/routing/explain"): Endpoint(
         frozenset({Role.DISPATCHER, Role.SHIFT_LEAD, Role.ADMIN}),
         lambda w, t: Call("/api/routing/explain", params={"ticket_id": t}),
@@ -453,6 +461,18 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ),
     ("GET", "/metrics"): Endpoint(ADMIN, get("/metrics")),  # or the GRID_METRICS_TOKEN (Prometheus)
     ("GET", "/api/admin/calendar"): Endpoint(ADMIN, get("/api/admin/calendar")),
+    ("GET", "/api/admin/scoring-templates"): Endpoint(ADMIN, get("/api/admin/scoring-templates")),
+    ("PUT", "/api/admin/scoring-templates"): Endpoint(
+        ADMIN,
+        lambda w, t: Call("/api/admin/scoring-templates", params={"dry_run": "true"}, json=SCORING_JSON),
+    ),
+    ("POST", "/api/admin/scoring-templates/import"): Endpoint(
+        ADMIN, upload("/api/admin/scoring-templates/import", "t.yaml", SCORING_YAML, dry_run="true")
+    ),
+    ("GET", "/api/admin/scoring-templates/export"): Endpoint(
+        ADMIN, get("/api/admin/scoring-templates/export", fmt="csv")
+    ),
+    ("GET", "/api/admin/scoring-templates/{version}"): Endpoint(ADMIN, get("/api/admin/scoring-templates/1")),
     ("GET", "/api/admin/calendar/{year}"): Endpoint(ADMIN, get("/api/admin/calendar/2026")),
     ("GET", "/api/admin/calendar/{year}/export"): Endpoint(ADMIN, get("/api/admin/calendar/2026/export")),
     ("POST", "/api/admin/calendar/import"): Endpoint(

@@ -1,9 +1,11 @@
 // 领导看板 (leader dashboard): KPIs from api/stats/kpis by department / street / community / grid /
 // category for a period, as a table (rates in %) and an ECharts bar chart; a heat map of the period
-// (api/stats/heat: tickets per grid) on the grid map; CSV / XLSX export (fetched with the bearer header, saved as a file).
+// (api/stats/heat: tickets per grid) on the grid map; CSV / XLSX export (fetched with the bearer header, saved as a file);
+// the 考核红黑榜 of the same period (dashboard-rank.js).
 
 import { ApiError, apiUrl, getJSON, getToken, getUser } from './api.js';
 import { drawHeat, resizeHeat } from './dashboard-map.js';
+import { refreshRanking, startRanking } from './dashboard-rank.js';
 import { chinaParts, el, percent } from './labels.js';
 import { setupLogin } from './page-login.js';
 
@@ -176,6 +178,8 @@ async function refresh() {
   try {
     const { from, to } = range();
     const hq = new URLSearchParams({ date_from: from, date_to: to });
+    // 本月: scored as the calendar month, compared with the month before; else the span itself.
+    refreshRanking(state.period === 'month' ? { month: dom.from.value.slice(0, 7) } : { from, to });
     // A street or community centre sees its own area: the cards are its own row (of the street or
     // community grouping), the table its streets, communities or grids.
     const area = getUser()?.area_code;
@@ -197,12 +201,12 @@ async function refresh() {
   }
 }
 
-/** Download the KPI table as CSV or XLSX: the API needs the bearer header, so fetch a blob. */
-async function download(format, button) {
+/** Download a table (KPIs, 考核 scores) as CSV or XLSX: the API needs the bearer header, so fetch a blob. */
+async function download(path, button, fallbackName) {
   button.disabled = true;
   showMessage('');
   try {
-    const response = await fetch(apiUrl(kpiPath(state.groupBy, format)), {
+    const response = await fetch(apiUrl(path), {
       headers: { Authorization: `Bearer ${getToken()}` },
     });
     if (!response.ok) {
@@ -212,7 +216,7 @@ async function download(format, button) {
     }
     const blob = await response.blob();
     const header = response.headers.get('content-disposition') || '';
-    const name = /filename="?([^";]+)"?/.exec(header)?.[1] || `kpi-${state.groupBy}.${format}`;
+    const name = /filename="?([^";]+)"?/.exec(header)?.[1] || fallbackName;
     const url = URL.createObjectURL(blob);
     const link = el('a', { href: url, download: name, hidden: true });
     document.body.append(link);
@@ -241,6 +245,7 @@ function start(user) {
     chip.hidden = scoped && !AREA_GROUPS.includes(chip.dataset.group);
   }
   if (scoped && !AREA_GROUPS.includes(state.groupBy)) state.groupBy = 'grid';
+  startRanking({ areaCode: user.area_code, download });
   dom.consoleLink.hidden = false;
   if (!dom.from.value) setPeriod(state.period);
   refresh();
@@ -264,8 +269,11 @@ for (const input of [dom.from, dom.to]) {
   });
 }
 dom.controls.addEventListener('submit', (e) => e.preventDefault());
-dom.csv.addEventListener('click', () => download('csv', dom.csv));
-dom.xlsx.addEventListener('click', () => download('xlsx', dom.xlsx));
+for (const [format, button] of [['csv', dom.csv], ['xlsx', dom.xlsx]]) {
+  button.addEventListener('click', () => download(
+    kpiPath(state.groupBy, format), button, `kpi-${state.groupBy}.${format}`,
+  ));
+}
 window.addEventListener('resize', () => {
   state.chart?.resize();
   resizeHeat();

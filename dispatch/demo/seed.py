@@ -17,6 +17,7 @@ from dispatch.demo import catalog
 from dispatch.demo.gazetteer import CSV_PATH as GAZETTEER_CSV
 from dispatch.demo.geometry import DISTRICT_CODE, AreaSpec, generate_district
 from dispatch.demo.places import register_csvs
+from dispatch.demo.scoring import seed_scoring_template
 from dispatch.events.models import RequestType
 from dispatch.gazetteer.importer import import_addresses
 from dispatch.gazetteer.models import AddressPoint
@@ -95,6 +96,7 @@ def seed_demo(session: Session, *, seed: int = 20261128) -> dict[str, int]:
         report = import_register(session, text, owner=owner)
         if not report.ok:
             raise RuntimeError(f"demo register of {owner} does not import: {report.problems[:3]}")
+    seed_scoring_template(session)
     return {
         "areas": len(specs),
         "grids": sum(1 for s in specs if s.level == "grid"),

@@ -29,7 +29,7 @@ Viewer = Annotated[User, Depends(require_role(Role.LEADER, Role.SHIFT_LEAD, Role
 AREA_GROUPINGS = (GroupBy.STREET, GroupBy.COMMUNITY, GroupBy.GRID, GroupBy.CENTRE)
 
 
-def _in_area(session: SessionDep, viewer: User) -> Callable[[str], bool]:
+def in_area(session: SessionDep, viewer: User) -> Callable[[str], bool]:
     """Whether an area (street, community or grid code) lies in the viewer's territory: everything for
     the district centre, the centre's own area for a street or community centre."""
     if viewer.area_code is None:
@@ -60,7 +60,7 @@ def heat(
     """Tickets per grid in [date_from, date_to), for the dashboard's heat map (a street or community
     centre: the grids of its area)."""
     _period(date_from, date_to)
-    inside = _in_area(session, viewer)
+    inside = in_area(session, viewer)
     grids = grid_counts(session, date_from=date_from, date_to=date_to)
     return {"grids": [g for g in grids if inside(str(g["grid_code"]))]}
 
@@ -111,7 +111,7 @@ def kpis(
         raise InvalidInput("街道/社区中心只能按街道、社区、网格或中心查看本辖区的指标", field="group_by")
     rows = compute(session, group_by=group_by, date_from=date_from, date_to=date_to)
     if viewer.area_code is not None:
-        inside = _in_area(session, viewer)
+        inside = in_area(session, viewer)
         if group_by is GroupBy.CENTRE:  # keys are centres (departments): their areas decide
             areas = {str(i): centre.area_code or "" for i, centre in CentreBook.load(session).by_id.items()}
             rows = [r for r in rows if inside(areas.get(str(r["key"]), ""))]
