@@ -35,6 +35,7 @@ from dispatch.gazetteer import views as gazetteer_views
 from dispatch.grids import admin_views as grid_admin_views
 from dispatch.grids import views as grid_views
 from dispatch.inputs import refuse_nul_bytes
+from dispatch.interop import city, key_views, open311
 from dispatch.observability import RequestContext, redact
 from dispatch.people import views as people_views
 from dispatch.places import views as place_views
@@ -169,6 +170,9 @@ def create_app() -> FastAPI:
         ticket_views,
         action_views,
         verification_views,
+        open311,
+        city,
+        key_views,
         grid_views,
         catalog_views,
         console_views,
@@ -186,6 +190,7 @@ def create_app() -> FastAPI:
         apidocs,
     ):
         app.include_router(module.router)
+    app.include_router(key_views.deliveries)
     if WEB_DIR.is_dir():
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
     app.add_middleware(AuthenticateFirst, token_is_valid=token_is_valid)  # no body read without a token

@@ -62,6 +62,20 @@ class Settings(BaseSettings):
     escalate_after_working_hours: int = 4
     extension_max_working_days: int = 30
     supervise_interval_s: int = 60
+    # Open311 GeoReport v2: the jurisdiction_id this endpoint answers to (others: 404).
+    open311_jurisdiction: str = "pingcheng"
+    # The city 12345 platform: where 回传 goes, the secret both sides sign with, how old a signed
+    # request may be (and how long its signature is remembered against replays).
+    city12345_callback_url: str = ""
+    city12345_secret: str = ""
+    signature_window_s: int = Field(default=300, ge=10, le=3600)
+    # The outbox (回传 and other deliveries): retried with backoff base·2^(n−1) up to the cap, given up
+    # (failed, manual retry) after the last attempt; delivered by a periodic pass too.
+    outbox_retry_base_s: float = Field(default=10, gt=0)
+    outbox_retry_max_s: float = Field(default=3600, gt=0)
+    outbox_max_attempts: int = Field(default=12, ge=1)
+    outbox_timeout_s: float = Field(default=10, gt=0)
+    outbox_interval_s: int = Field(default=5, ge=1)
     # Field verification (核实/核查) by the grid's duty officer: answered within this many working hours.
     verify_working_hours: float = Field(default=2, gt=0, le=240)
     # Share of 自行处置 cases sampled for review (抽查) by the community workstation; 0 turns it off.

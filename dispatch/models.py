@@ -7,6 +7,8 @@ from dispatch.catalog.models import Category, Department, RoutingRule, TimeLimit
 from dispatch.events.models import Attachment, Event
 from dispatch.gazetteer.models import AddressPoint
 from dispatch.grids.models import Area, GridVersion
+from dispatch.interop.keys import ApiKey, ApiKeyUse
+from dispatch.interop.outbox import DeliveryAttempt, OutboxMessage, SeenSignature
 from dispatch.places.models import Place
 from dispatch.scoring.models import ScoringTemplate
 from dispatch.stats.models import KpiRollup, KpiTicket, KpiWatermark
@@ -25,12 +27,15 @@ metadata = SQLModel.metadata
 
 __all__ = [
     "AddressPoint",
+    "ApiKey",
+    "ApiKeyUse",
     "Area",
     "AssistTask",
     "Attachment",
     "CalendarDay",
     "CalendarYear",
     "Category",
+    "DeliveryAttempt",
     "Department",
     "DuplicateSuggestion",
     "Event",
@@ -40,9 +45,11 @@ __all__ = [
     "KpiTicket",
     "KpiWatermark",
     "Notice",
+    "OutboxMessage",
     "Place",
     "RoutingRule",
     "ScoringTemplate",
+    "SeenSignature",
     "Ticket",
     "TicketLog",
     "TicketReporter",

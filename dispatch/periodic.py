@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from redis.exceptions import RedisError
 
 from dispatch.config import Settings
+from dispatch.interop.outbox import deliver_due
 from dispatch.queues import redis_connection
 from dispatch.stats.rollup import refresh as refresh_kpis
 from dispatch.tickets.supervision import supervise
@@ -45,6 +46,13 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         interval_s=lambda s: s.supervise_interval_s,
         description="督办: sign-for, yellow and red warnings, automatic 催办, escalation "
         "(GRID_SUPERVISE_INTERVAL_S)",
+    ),
+    PeriodicJob(
+        name="deliver_outbox",
+        func=deliver_due,
+        interval_s=lambda s: s.outbox_interval_s,
+        description="deliver what waits in the outbox (回传 to the city 12345 platform), retried with "
+        "backoff (GRID_OUTBOX_INTERVAL_S)",
     ),
     PeriodicJob(
         name="refresh_kpis",

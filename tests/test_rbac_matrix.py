@@ -232,6 +232,32 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("GET", "/docs"): Endpoint(PUBLIC, get("/docs")),
     ("GET", "/redoc"): Endpoint(PUBLIC, get("/redoc")),
     ("STATIC", "/"): Endpoint(PUBLIC, get("/")),  # web/: pages and scripts, no data
+    # Open311 GeoReport v2: reads are public (requests filed through Open311 only, nobody's name or phone);
+    # filing needs an API key (here none: the spec's 401 error list, whoever is logged in).
+    ("GET", "/open311/v2/discovery.{fmt}"): Endpoint(PUBLIC, get("/open311/v2/discovery.json")),
+    ("GET", "/open311/v2/services.{fmt}"): Endpoint(PUBLIC, get("/open311/v2/services.xml")),
+    ("GET", "/open311/v2/services/{service_code}.{fmt}"): Endpoint(
+        PUBLIC, get("/open311/v2/services/06010.json")
+    ),
+    ("GET", "/open311/v2/requests.{fmt}"): Endpoint(PUBLIC, get("/open311/v2/requests.json")),
+    ("GET", "/open311/v2/requests/{service_request_id}.{fmt}"): Endpoint(
+        PUBLIC, get("/open311/v2/requests/RX0.json"), frozenset({404})
+    ),
+    ("GET", "/open311/v2/tokens/{token}.{fmt}"): Endpoint(
+        PUBLIC, get("/open311/v2/tokens/RX0.json"), frozenset({404})
+    ),
+    # The city 12345 platform: its API key and signature, whoever is logged in (none here: 401).
+    ("POST", "/city12345/v1/tickets"): Endpoint(
+        PUBLIC, lambda w, t: Call("/city12345/v1/tickets", json={}), frozenset({401})
+    ),
+    ("POST", "/city12345/v1/receipts"): Endpoint(
+        PUBLIC, lambda w, t: Call("/city12345/v1/receipts", json={}), frozenset({401})
+    ),
+    ("POST", "/open311/v2/requests.{fmt}"): Endpoint(
+        PUBLIC,
+        lambda w, t: Call("/open311/v2/requests.json", data={"service_code": "06010"}),
+        frozenset({401}),
+    ),
     # Any logged-in user.
     ("GET", "/api/auth/me"): Endpoint(ANY_USER, get("/api/auth/me")),
     ("GET", "/api/tickets"): Endpoint(ANY_USER, get("/api/tickets")),
@@ -458,6 +484,23 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("POST", "/api/admin/places/import"): Endpoint(
         ADMIN,
         upload("/api/admin/places/import", "p.csv", b"kind,name,lon,lat\n", owner="rbac", dry_run="true"),
+    ),
+    ("GET", "/api/admin/deliveries"): Endpoint(ADMIN, get("/api/admin/deliveries")),
+    ("POST", "/api/admin/deliveries/{message_id}/retry"): Endpoint(
+        ADMIN, lambda w, t: Call("/api/admin/deliveries/999999/retry"), frozenset({404})
+    ),
+    ("GET", "/api/admin/api-keys"): Endpoint(ADMIN, get("/api/admin/api-keys")),
+    ("POST", "/api/admin/api-keys"): Endpoint(
+        ADMIN, lambda w, t: Call("/api/admin/api-keys", json={"name": "矩阵", "scopes": []}), frozenset({422})
+    ),
+    ("POST", "/api/admin/api-keys/{key_id}/rotate"): Endpoint(
+        ADMIN, lambda w, t: Call("/api/admin/api-keys/999999/rotate"), frozenset({404})
+    ),
+    ("POST", "/api/admin/api-keys/{key_id}/revoke"): Endpoint(
+        ADMIN, lambda w, t: Call("/api/admin/api-keys/999999/revoke"), frozenset({404})
+    ),
+    ("GET", "/api/admin/api-keys/{key_id}/uses"): Endpoint(
+        ADMIN, lambda w, t: Call("/api/admin/api-keys/999999/uses"), frozenset({404})
     ),
     ("GET", "/metrics"): Endpoint(ADMIN, get("/metrics")),  # or the GRID_METRICS_TOKEN (Prometheus)
     ("GET", "/api/admin/calendar"): Endpoint(ADMIN, get("/api/admin/calendar")),

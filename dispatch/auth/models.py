@@ -19,6 +19,7 @@ class Role(StrEnum):
     DEPARTMENT = "department_staff"  # 部门人员
     LEADER = "leader"  # 领导
     ADMIN = "admin"  # 管理员
+    SERVICE = "service_account"  # 服务账号: a machine client's API key acts as it; it never logs in
 
 
 ROLE_LABELS: dict[Role, str] = {
@@ -29,6 +30,7 @@ ROLE_LABELS: dict[Role, str] = {
     Role.DEPARTMENT: "部门人员",
     Role.LEADER: "领导",
     Role.ADMIN: "管理员",
+    Role.SERVICE: "服务账号",
 }
 
 # Roles that watch and steer the whole district (not scoped to one department).

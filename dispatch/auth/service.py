@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 
 from dispatch import clock
 from dispatch.auth.cache import UserVersions, cached_user
-from dispatch.auth.models import User
+from dispatch.auth.models import Role, User
 from dispatch.config import get_settings
 from dispatch.db import new_session
 from dispatch.errors import NotAuthenticated
@@ -34,7 +34,7 @@ def authenticate(session: Session, *, username: str, password: str) -> User:
     An unknown or inactive account costs one password check too, so answer times do not tell which
     usernames exist."""
     user = session.exec(select(User).where(User.username == username)).first()
-    known = user is not None and user.active
+    known = user is not None and user.active and user.role is not Role.SERVICE  # keys, not passwords
     hashed = user.password_hash if user is not None and known else _dummy_hash()
     if not _hasher.verify(password, hashed) or not known or user is None:
         raise NotAuthenticated("用户名或密码错误")

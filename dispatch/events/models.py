@@ -15,6 +15,8 @@ from dispatch.db import UTCDateTime, enum_type
 class Source(StrEnum):
     PATROL = "patrol"  # 网格员上报
     HOTLINE = "hotline"  # 12345热线
+    OPEN311 = "open311"  # Open311 接口（应用、其他系统）
+    CITY = "city12345"  # 市12345平台下发
 
 
 class RequestType(StrEnum):

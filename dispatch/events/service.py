@@ -26,7 +26,7 @@ from dispatch.tickets.service import record_many, savepoint
 from dispatch.tickets.side_models import TicketReporter
 from dispatch.tickets.tasks import wake_routing_after_commit
 
-NUMBER_PREFIX = {Source.PATROL: "WG", Source.HOTLINE: "RX"}
+NUMBER_PREFIX = {Source.PATROL: "WG", Source.HOTLINE: "RX", Source.OPEN311: "KF", Source.CITY: "SJ"}
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,12 @@ from dispatch.grids.report import Report
 
 COLUMNS = ("username", "full_name", "role", "department_code", "grids", "password")
 _USERNAME = re.compile(r"^[A-Za-z0-9_.-]{2,64}$")
-_ROLES = {**{r.value: r for r in Role}, **{label: r for r, label in ROLE_LABELS.items()}}
+# People are imported with a person's role; service accounts come only with their API keys.
+PERSON_ROLES = "/".join(r.value for r in Role if r is not Role.SERVICE)
+_ROLES: dict[str, Role] = {
+    **{r.value: r for r in Role if r is not Role.SERVICE},
+    **{label: r for r, label in ROLE_LABELS.items() if r is not Role.SERVICE},
+}
 MIN_PASSWORD = 8
 
 
@@ -54,7 +59,7 @@ def import_people(session: Session, text: str, *, dry_run: bool = False) -> Repo
         if role is None:
             report.error(
                 "bad_role",
-                f"角色「{row.get('role')}」无效，应为 {'/'.join(r.value for r in Role)}",
+                f"角色「{row.get('role')}」无效，应为 {PERSON_ROLES}",
                 where=row.line,
             )
             continue

@@ -135,7 +135,11 @@ def start_clock(session: Session, ticket: Ticket, at: datetime) -> AppliedLimit 
     ticket.sign_deadline_at = add_working_minutes(at, settings.sign_limit_working_hours * 60)
     limit = applied_limit(session, ticket)
     fresh = deadline_for(at, limit.amount, limit.unit) if limit else None
-    if fresh is not None and (ticket.deadline_at is None or fresh > ticket.deadline_at):
+    if ticket.external_deadline_at is not None:  # the sender's limit stands (an approved extension moves it)
+        ticket.deadline_at = max(
+            ticket.external_deadline_at, ticket.deadline_at or ticket.external_deadline_at
+        )
+    elif fresh is not None and (ticket.deadline_at is None or fresh > ticket.deadline_at):
         ticket.deadline_at = fresh
     mark_provisional(ticket)
     reset_warning(ticket, now=at)

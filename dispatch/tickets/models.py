@@ -160,6 +160,8 @@ class Ticket(TicketBase, table=True):
     caller_name: str | None = Field(default=None, max_length=64)
     caller_phone: str | None = Field(default=None, max_length=32)
     reporter_id: int | None = Field(default=None, foreign_key="user.id")
+    # A limit set by whoever sent the ticket (the city 12345 platform): its deadline, whatever the catalog.
+    external_deadline_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(sa_type=UTCDateTime, index=True)
     updated_at: datetime = Field(sa_type=UTCDateTime)
     routed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

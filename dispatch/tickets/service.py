@@ -101,7 +101,15 @@ def record_many(
     ]
     session.info.setdefault(_PENDING_LOG, []).extend(entries)
     notify_after_commit(session)
+    if action in OUTBOUND_ACTIONS:
+        from dispatch.interop.city import on_moves  # interop builds on this module
+
+        on_moves(session, tickets, action, note)
     return entries
+
+
+# Moves other systems are told of (the city 12345 platform's 回传: 办结, 回退, 延期).
+OUTBOUND_ACTIONS = frozenset({Action.VERIFY_PASS, Action.REJECT, Action.APPROVE_EXTENSION})
 
 
 _PENDING_LOG = "pending_log_rows"
