@@ -247,6 +247,28 @@ def test_a_bad_template_file_is_refused_with_its_line_and_nothing_is_stored(
     assert good.status_code == 200, good.text
 
 
+def test_text_that_cannot_be_answered_or_stored_is_shown_readably(desk: Desk) -> None:
+    """Found by fuzzing: YAML's "\\ud800" escape makes a lone surrogate, which no JSON answer can carry."""
+    text = VALID_YAML.replace("return_rate: 30", '"\\ud800rate": 30')
+    text = text.replace("title: 测试模板", 'title: "模板\\0"')
+    answer = desk.client.post(
+        f"{ADMIN_PATH}/import",
+        params={"fmt": "yaml"},
+        files={"file": ("t.yaml", text.encode(), "text/plain")},
+        headers=desk.headers("admin"),
+    )
+    assert answer.status_code == 422, answer.text
+    assert any("未知的指标「?rate」" in p["message"] for p in answer.json()["problems"])
+    fixed = text.replace('"\\ud800rate": 30', "return_rate: 30")
+    answer = desk.client.post(
+        f"{ADMIN_PATH}/import",
+        params={"fmt": "yaml"},
+        files={"file": ("t.yaml", fixed.encode(), "text/plain")},
+        headers=desk.headers("admin"),
+    )
+    assert answer.status_code == 200 and answer.json()["title"] == "模板\\0"
+
+
 def test_a_bad_json_template_names_the_field(desk: Desk) -> None:
     body = {"title": "x", "department": only({"response_rate": 50, "closure_rate": 40})}
     answer = desk.client.put(ADMIN_PATH, json=body, headers=desk.headers("admin"))

@@ -89,11 +89,17 @@ def parse_json(body: dict[str, Any]) -> Parsed:
     return _parse_tree(tree)
 
 
+def _text(value: object) -> str:
+    """Text as a file or body gave it, with what cannot be stored or answered made visible: a lone
+    surrogate (YAML's and JSON's \\ud800 escapes make them) becomes "?", a NUL "\\0"."""
+    return str(value).encode("utf-8", "replace").decode("utf-8").replace("\x00", "\\0")
+
+
 def _from_node(node: yaml.Node) -> Any:
     if isinstance(node, yaml.MappingNode):
         return Pairs(
             (
-                str(key.value) if isinstance(key, yaml.ScalarNode) else "?",
+                _text(key.value) if isinstance(key, yaml.ScalarNode) else "?",
                 key.start_mark.line + 1,
                 _from_node(value),
             )
@@ -103,16 +109,18 @@ def _from_node(node: yaml.Node) -> Any:
         return [_from_node(item) for item in node.value]
     if node.tag == "tag:yaml.org,2002:null":
         return None
-    return str(node.value)
+    return _text(node.value)
 
 
 def _from_json(value: Any) -> Any:
     if isinstance(value, dict):
-        return Pairs((str(k), None, _from_json(v)) for k, v in value.items())
+        return Pairs((_text(k), None, _from_json(v)) for k, v in value.items())
     if isinstance(value, list):
         return [_from_json(v) for v in value]
-    if value is None or isinstance(value, str):
+    if value is None:
         return value
+    if isinstance(value, str):
+        return _text(value)
     return json.dumps(value)  # numbers (and booleans, which then fail as numbers)
 
 
@@ -273,7 +281,7 @@ def parse_csv(text: str, *, title: str = "") -> Parsed:
                     row.line, "item", f"未知的指标或扣分项「{name}」；指标：{rates}；扣分项：{deductions}"
                 )
             )
-    template, found = build(title, items, mentioned)
+    template, found = build(_text(title), items, mentioned)
     return (template if not problems else None), problems + found
 
 
