@@ -191,6 +191,7 @@ def create_app() -> FastAPI:
     ):
         app.include_router(module.router)
     app.include_router(key_views.deliveries)
+    app.include_router(key_views.hooks)
     if WEB_DIR.is_dir():
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
     app.add_middleware(AuthenticateFirst, token_is_valid=token_is_valid)  # no body read without a token

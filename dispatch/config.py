@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = Field(default=12, ge=1)
     outbox_timeout_s: float = Field(default=10, gt=0)
     outbox_interval_s: int = Field(default=5, ge=1)
+    # A webhook subscription is paused after this many of its messages in a row were given up.
+    webhook_pause_after: int = Field(default=3, ge=1)
     # Field verification (核实/核查) by the grid's duty officer: answered within this many working hours.
     verify_working_hours: float = Field(default=2, gt=0, le=240)
     # Share of 自行处置 cases sampled for review (抽查) by the community workstation; 0 turns it off.

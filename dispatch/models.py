@@ -9,6 +9,7 @@ from dispatch.gazetteer.models import AddressPoint
 from dispatch.grids.models import Area, GridVersion
 from dispatch.interop.keys import ApiKey, ApiKeyUse
 from dispatch.interop.outbox import DeliveryAttempt, OutboxMessage, SeenSignature
+from dispatch.interop.webhooks import WebhookSubscription
 from dispatch.places.models import Place
 from dispatch.scoring.models import ScoringTemplate
 from dispatch.stats.models import KpiRollup, KpiTicket, KpiWatermark
@@ -56,5 +57,6 @@ __all__ = [
     "TimeLimit",
     "User",
     "VerificationTask",
+    "WebhookSubscription",
     "metadata",
 ]

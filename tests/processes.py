@@ -33,9 +33,14 @@ class Processes:
         self.extra_env: dict[str, str] = {}
 
     def start(self, name: str, *args: str) -> None:
+        """`grid-dispatch <args>` as `name`."""
+        self.start_module(name, "dispatch.cli", *args)
+
+    def start_module(self, name: str, module: str, *args: str) -> None:
+        """`python -m <module> <args>` as `name` (a stand-in for another system, say)."""
         log = (self.logs / f"{name}.log").open("ab")
         self.running[name] = subprocess.Popen(
-            [sys.executable, "-m", "dispatch.cli", *args],
+            [sys.executable, "-m", module, *args],
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **self.extra_env},

@@ -12,10 +12,8 @@ import hashlib
 import hmac
 import json
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -58,34 +56,6 @@ def until(check: Callable[[], Any], what: str, timeout_s: float = 30) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-@pytest.fixture
-def receiver_port() -> int:
-    return free_port()
-
-
-@pytest.fixture
-def received(tmp_path: Path) -> Path:
-    return tmp_path / "received.jsonl"
-
-
-@pytest.fixture
-def receiver(receiver_port: int, received: Path) -> Iterator[Callable[[], None]]:
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start() -> None:
-        started.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "tests.fakes.receiver", str(receiver_port), SECRET, str(received)]
-            )
-        )
-        until(lambda: _listening(receiver_port), "the receiver to listen", 10)
-
-    yield start
-    for process in started:
-        process.kill()
-        process.wait()
-
-
 def _listening(port: int) -> bool:
     try:
         httpx.post(f"http://127.0.0.1:{port}/ping", content=b"{}", timeout=0.5)
@@ -95,8 +65,9 @@ def _listening(port: int) -> bool:
 
 
 def test_pushed_tickets_are_answered_back_exactly_once_across_an_outage_and_a_worker_kill(
-    processes: Processes, receiver: Callable[[], None], receiver_port: int, received: Path
+    processes: Processes, tmp_path: Path
 ) -> None:
+    receiver_port, received = free_port(), tmp_path / "received.jsonl"
     processes.extra_env = {
         "GRID_CITY12345_SECRET": SECRET,
         "GRID_CITY12345_CALLBACK_URL": f"http://127.0.0.1:{receiver_port}/city/callback",
@@ -209,7 +180,8 @@ def test_pushed_tickets_are_answered_back_exactly_once_across_an_outage_and_a_wo
     assert all(m["attempts"] == 4 for m in given_up)
 
     # The receiver comes up; the failed messages go out on an admin's manual retry.
-    receiver()
+    processes.start_module("receiver", "tests.fakes.receiver", str(receiver_port), SECRET, str(received))
+    until(lambda: _listening(receiver_port), "the receiver to listen", 10)
     for message in given_up:
         retried = httpx.post(f"{api}/api/admin/deliveries/{message['id']}/retry", headers=admin)
         assert retried.status_code == 200 and retried.json()["status"] == "pending"

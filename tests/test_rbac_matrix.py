@@ -485,6 +485,18 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
         ADMIN,
         upload("/api/admin/places/import", "p.csv", b"kind,name,lon,lat\n", owner="rbac", dry_run="true"),
     ),
+    ("GET", "/api/admin/webhooks"): Endpoint(ADMIN, get("/api/admin/webhooks")),
+    ("POST", "/api/admin/webhooks"): Endpoint(
+        ADMIN,
+        lambda w, t: Call("/api/admin/webhooks", json={"name": "矩阵", "url": "ftp://x.invalid/h"}),
+        frozenset({422}),
+    ),
+    ("POST", "/api/admin/webhooks/{subscription_id}/resume"): Endpoint(
+        ADMIN, lambda w, t: Call("/api/admin/webhooks/999999/resume"), frozenset({404})
+    ),
+    ("DELETE", "/api/admin/webhooks/{subscription_id}"): Endpoint(
+        ADMIN, lambda w, t: Call("/api/admin/webhooks/999999"), frozenset({404})
+    ),
     ("GET", "/api/admin/deliveries"): Endpoint(ADMIN, get("/api/admin/deliveries")),
     ("POST", "/api/admin/deliveries/{message_id}/retry"): Endpoint(
         ADMIN, lambda w, t: Call("/api/admin/deliveries/999999/retry"), frozenset({404})

@@ -22,7 +22,7 @@ from dispatch.events.photos import Photo, attachment_row
 from dispatch.events.schemas import HotlineIntake, PatrolIntake
 from dispatch.grids.service import district_extent
 from dispatch.tickets.models import Action, Ticket
-from dispatch.tickets.service import record_many, savepoint
+from dispatch.tickets.service import record_many, savepoint, tell_others
 from dispatch.tickets.side_models import TicketReporter
 from dispatch.tickets.tasks import wake_routing_after_commit
 
@@ -195,6 +195,7 @@ def _write(session: Session, reports: Sequence[Report]) -> list[Ticket]:
         for photo in report.photos:
             session.add(attachment_row(photo, ticket_id=ticket.id or 0, event_id=event.id, at=received_at))
     session.flush()
+    tell_others(session, tickets, Action.INTAKE, "")
     wake_routing_after_commit(session)
     return tickets
 

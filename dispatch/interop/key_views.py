@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from dispatch.auth.deps import Admin
 from dispatch.db import SessionDep
 from dispatch.inputs import DbId
-from dispatch.interop import keys, outbox
+from dispatch.interop import keys, outbox, webhooks
 from dispatch.interop.keys import ApiKey, ApiKeyUse
 from dispatch.openapi import error_responses
 
@@ -157,3 +157,64 @@ def retry_delivery(message_id: DbId, _: Admin, session: SessionDep) -> MessageRe
     message = outbox.retry(session, message_id)
     session.flush()
     return _messages(session, [message])[0]
+
+
+hooks = APIRouter(prefix="/api/admin/webhooks", tags=["admin: webhooks"], responses=error_responses(404))
+
+
+class WebhookWrite(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    url: str = Field(min_length=8, max_length=500)
+    actions: list[str] = Field(default_factory=list, description="ticket actions (empty: all)")
+    category_codes: list[str] = Field(default_factory=list, description="category code prefixes (empty: all)")
+    area_codes: list[str] = Field(
+        default_factory=list, description="street/community/grid codes (empty: all)"
+    )
+    department_ids: list[int] = Field(default_factory=list, description="departments (empty: all)")
+
+
+class WebhookRead(BaseModel):
+    id: int
+    name: str
+    url: str
+    actions: list[str]
+    category_codes: list[str]
+    area_codes: list[str]
+    department_ids: list[int]
+    active: bool
+    failures_in_a_row: int
+    paused_at: datetime | None
+    pause_reason: str
+    created_at: datetime
+
+
+class WebhookIssued(WebhookRead):
+    secret: str = Field(description="signs every delivery (X-Grid-Signature); shown this once")
+
+
+@hooks.post("", response_model=WebhookIssued, status_code=201)
+def create_webhook(body: WebhookWrite, admin: Admin, session: SessionDep) -> WebhookIssued:
+    """Subscribe a URL to ticket events; the answer holds the signing secret, shown this once."""
+    made = webhooks.create(session, **body.model_dump(), by=admin)
+    return WebhookIssued.model_validate(made, from_attributes=True)
+
+
+@hooks.get("", response_model=list[WebhookRead])
+def list_webhooks(_: Admin, session: SessionDep) -> list[WebhookRead]:
+    """Every subscription, with whether it is paused and why."""
+    found = session.exec(select(webhooks.WebhookSubscription).order_by(col(webhooks.WebhookSubscription.id)))
+    return [WebhookRead.model_validate(w, from_attributes=True) for w in found]
+
+
+@hooks.post("/{subscription_id}/resume", response_model=WebhookRead)
+def resume_webhook(subscription_id: DbId, _: Admin, session: SessionDep) -> WebhookRead:
+    """Resume a paused subscription (its failure count starts again)."""
+    return WebhookRead.model_validate(webhooks.resume(session, subscription_id), from_attributes=True)
+
+
+@hooks.delete("/{subscription_id}", status_code=204)
+def delete_webhook(subscription_id: DbId, _: Admin, session: SessionDep) -> None:
+    """Stop a subscription for good (its delivery log stays)."""
+    found = webhooks.get(session, subscription_id)
+    found.active, found.pause_reason = False, "已取消订阅"
+    session.add(found)

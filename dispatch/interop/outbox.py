@@ -1,5 +1,6 @@
-"""The outbox: messages to other systems (the city 12345 platform's 回传), written in the same transaction
-as the move that causes them and delivered by the workers, signed, retried with backoff, logged.
+"""The outbox: messages to other systems (the city 12345 platform's 回传, webhooks), written in the same
+transaction as the move that causes them and delivered by the workers, signed, retried with backoff,
+logged.
 
 Delivery is at least once, never lost: a message is claimed with a lease before it is sent and marked
 delivered after the receiver's 2xx; a worker killed in between leaves the lease to expire and the
@@ -33,6 +34,7 @@ from dispatch import clock
 from dispatch.config import get_settings
 from dispatch.db import UTCDateTime, after_commit, enum_type, new_session
 from dispatch.errors import NotAuthenticated, NotFound
+from dispatch.interop import webhooks
 from dispatch.queues import MAINTENANCE_QUEUE, enqueue
 
 log = logging.getLogger(__name__)
@@ -52,7 +54,8 @@ class OutboxMessage(SQLModel, table=True):
     __tablename__ = "outbox_message"
 
     id: int | None = Field(default=None, primary_key=True)
-    channel: str = Field(max_length=16, index=True)  # city12345
+    channel: str = Field(max_length=16, index=True)  # city12345, webhook
+    subscription_id: int | None = Field(default=None, foreign_key="webhook_subscription.id", index=True)
     ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
     event: str = Field(max_length=32)  # closed, returned, extended
     url: str = Field(max_length=500)
@@ -135,13 +138,21 @@ def verify(session: Session, headers: Mapping[str, str], body: bytes, *, secret:
 
 
 def add(
-    session: Session, *, channel: str, ticket_id: int | None, event: str, url: str, payload: dict[str, Any]
+    session: Session,
+    *,
+    channel: str,
+    ticket_id: int | None,
+    event: str,
+    url: str,
+    payload: dict[str, Any],
+    subscription_id: int | None = None,
 ) -> None:
     """Put a message in the outbox in the caller's transaction; the workers are woken after it commits."""
     now = clock.now()
     session.add(
         OutboxMessage(
             channel=channel,
+            subscription_id=subscription_id,
             ticket_id=ticket_id,
             event=event,
             url=url,
@@ -196,9 +207,13 @@ def _claim(limit: int) -> list[OutboxMessage]:
     return claimed
 
 
-def _secret(channel: str) -> str:
-    settings = get_settings()
-    return {"city12345": settings.city12345_secret}.get(channel, "")
+def _secret(message: OutboxMessage) -> str:
+    """The secret a message is signed with: its webhook subscription's, or the city platform's."""
+    if message.subscription_id is not None:
+        with new_session() as session:
+            subscription = session.get(webhooks.WebhookSubscription, message.subscription_id)
+            return subscription.secret if subscription else ""
+    return get_settings().city12345_secret
 
 
 def _send(message: OutboxMessage) -> tuple[int | None, str, int]:
@@ -208,7 +223,7 @@ def _send(message: OutboxMessage) -> tuple[int | None, str, int]:
         answer = httpx.post(
             message.url,
             content=body,
-            headers=signed_headers(_secret(message.channel), body, message_id=message.id),
+            headers=signed_headers(_secret(message), body, message_id=message.id),
             timeout=get_settings().outbox_timeout_s,
         )
     except httpx.HTTPError as exc:
@@ -245,6 +260,9 @@ def _settle(message: OutboxMessage, status_code: int | None, error: str, duratio
         else:
             values |= {"next_attempt_at": now + _backoff(message.attempts)}
         session.exec(update(OutboxMessage).where(col(OutboxMessage.id) == message.id).values(**values))
+        if message.subscription_id is not None:
+            gave_up = values.get("status") is MessageStatus.FAILED
+            webhooks.settled(session, message.subscription_id, delivered=not error, gave_up=gave_up)
         session.commit()
 
 

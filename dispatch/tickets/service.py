@@ -101,11 +101,18 @@ def record_many(
     ]
     session.info.setdefault(_PENDING_LOG, []).extend(entries)
     notify_after_commit(session)
-    if action in OUTBOUND_ACTIONS:
-        from dispatch.interop.city import on_moves  # interop builds on this module
-
-        on_moves(session, tickets, action, note)
+    if action is not Action.INTAKE:  # new tickets are announced once numbered (events.service)
+        tell_others(session, tickets, action, note)
     return entries
+
+
+def tell_others(session: Session, tickets: Sequence[Ticket], action: Action, note: str) -> None:
+    """The outbox messages a move causes, in its transaction: the city platform's 回传, webhooks."""
+    from dispatch.interop import city, webhooks  # interop builds on this module
+
+    if action in OUTBOUND_ACTIONS:
+        city.on_moves(session, tickets, action, note)
+    webhooks.on_moves(session, tickets, action, note)
 
 
 # Moves other systems are told of (the city 12345 platform's 回传: 办结, 回退, 延期).

@@ -1,5 +1,6 @@
-"""interoperability (issue 12): service accounts' API keys and their use log, the outbox with its
-delivery log, signatures seen (replay protection), and a ticket's limit set by its sender
+"""interoperability (issue 12): service accounts' API keys and their use log, webhook subscriptions,
+the outbox with its delivery log, signatures seen (replay protection), and a ticket's limit set by its
+sender
 
 Revision ID: c11_interop
 Revises: c10_scoring
@@ -56,9 +57,29 @@ def upgrade() -> None:
     )
     op.create_index("ix_api_key_use_key_id", "api_key_use", ["key_id"])
     op.create_table(
+        "webhook_subscription",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("url", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+        sa.Column("secret", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("actions", sa.JSON(), nullable=False),
+        sa.Column("category_codes", sa.JSON(), nullable=False),
+        sa.Column("area_codes", sa.JSON(), nullable=False),
+        sa.Column("department_ids", sa.JSON(), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("failures_in_a_row", sa.Integer(), nullable=False),
+        sa.Column("paused_at", dispatch.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("pause_reason", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+        sa.Column("created_by_id", sa.Integer(), nullable=True),
+        sa.Column("created_at", dispatch.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["created_by_id"], ["user.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_table(
         "outbox_message",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("channel", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("subscription_id", sa.Integer(), nullable=True),
         sa.Column("ticket_id", sa.Integer(), nullable=True),
         sa.Column("event", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("url", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
@@ -76,9 +97,10 @@ def upgrade() -> None:
         sa.Column("acknowledged_at", dispatch.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
         sa.ForeignKeyConstraint(["ticket_id"], ["ticket.id"]),
+        sa.ForeignKeyConstraint(["subscription_id"], ["webhook_subscription.id"]),
         sa.PrimaryKeyConstraint("id"),
     )
-    for column in ("channel", "ticket_id", "status", "next_attempt_at"):
+    for column in ("channel", "subscription_id", "ticket_id", "status", "next_attempt_at"):
         op.create_index(f"ix_outbox_message_{column}", "outbox_message", [column])
     op.create_table(
         "delivery_attempt",
@@ -110,5 +132,6 @@ def downgrade() -> None:
     op.drop_table("seen_signature")
     op.drop_table("delivery_attempt")
     op.drop_table("outbox_message")
+    op.drop_table("webhook_subscription")
     op.drop_table("api_key_use")
     op.drop_table("api_key")
