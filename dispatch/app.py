@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm.exc import StaleDataError
 
-from dispatch import apidocs, observability, openapi
+from dispatch import apidocs, audit_views, observability, openapi
 from dispatch.auth import views as auth_views
 from dispatch.auth.cache import UserVersions
 from dispatch.auth.service import token_is_valid
@@ -192,6 +192,7 @@ def create_app() -> FastAPI:
         app.include_router(module.router)
     app.include_router(key_views.deliveries)
     app.include_router(key_views.hooks)
+    app.include_router(audit_views.router)
     if WEB_DIR.is_dir():
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
     app.add_middleware(AuthenticateFirst, token_is_valid=token_is_valid)  # no body read without a token

@@ -2,6 +2,7 @@
 
 from sqlmodel import SQLModel
 
+from dispatch.audit import AuditEntry
 from dispatch.auth.models import User
 from dispatch.catalog.models import Category, Department, RoutingRule, TimeLimit
 from dispatch.events.models import Attachment, Event
@@ -33,6 +34,7 @@ __all__ = [
     "Area",
     "AssistTask",
     "Attachment",
+    "AuditEntry",
     "CalendarDay",
     "CalendarYear",
     "Category",

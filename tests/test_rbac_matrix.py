@@ -485,6 +485,7 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
         ADMIN,
         upload("/api/admin/places/import", "p.csv", b"kind,name,lon,lat\n", owner="rbac", dry_run="true"),
     ),
+    ("GET", "/api/admin/audit"): Endpoint(ADMIN, get("/api/admin/audit", format="csv")),
     ("GET", "/api/admin/webhooks"): Endpoint(ADMIN, get("/api/admin/webhooks")),
     ("POST", "/api/admin/webhooks"): Endpoint(
         ADMIN,

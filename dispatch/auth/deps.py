@@ -12,8 +12,10 @@ from fastapi import Depends
 from fastapi.security import OAuth2PasswordBearer
 from starlette.requests import HTTPConnection
 
+from dispatch.audit import act_as
 from dispatch.auth.models import Role, User
 from dispatch.auth.service import current_user_for
+from dispatch.db import SessionDep
 from dispatch.errors import Forbidden, NotAuthenticated
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
@@ -44,4 +46,13 @@ def require_role(*roles: Role) -> Callable[[User], Awaitable[User]]:
 
 GridOfficer = Annotated[User, Depends(require_role(Role.GRID_OFFICER))]
 HotlineStaff = Annotated[User, Depends(require_role(Role.HOTLINE, Role.ADMIN))]
-Admin = Annotated[User, Depends(require_role(Role.ADMIN))]
+AdminUser = Annotated[User, Depends(require_role(Role.ADMIN))]
+
+
+def audited_admin(admin: AdminUser, session: SessionDep) -> User:
+    """An admin, whose changes in this request's session go to the audit log."""
+    act_as(session, admin.id, admin.full_name)
+    return admin
+
+
+Admin = Annotated[User, Depends(audited_admin)]
