@@ -15,6 +15,8 @@ from types import FrameType
 from dispatch.admin_cli import register as register_admin
 from dispatch.backup.cli import register as register_backup
 from dispatch.config import get_settings
+from dispatch.demo.history_cli import load_on_first_start
+from dispatch.demo.history_cli import register as register_history
 from dispatch.workcal.cli import register as register_calendar
 
 log = logging.getLogger("grid-dispatch")
@@ -28,18 +30,20 @@ def cmd_migrate(_: argparse.Namespace) -> None:
     print("数据库已迁移到最新版本 (database migrated to head)")
 
 
-def cmd_seed_demo(args: argparse.Namespace) -> None:
+def cmd_seed_demo(args: argparse.Namespace) -> bool:
+    """Load the demo district into an empty database; True if it did (False: already seeded)."""
     from dispatch.db import new_session
     from dispatch.demo.seed import is_seeded, seed_demo
 
     with new_session() as session:
         if is_seeded(session):
             print("数据库已有区划数据，跳过演示数据 (already seeded)")
-            return
+            return False
         started = time.monotonic()
         counts = seed_demo(session, seed=args.seed)
         session.commit()
     print(f"演示区县已载入 (demo district loaded) in {time.monotonic() - started:.1f} s: {counts}")
+    return True
 
 
 def cmd_api(args: argparse.Namespace) -> None:
@@ -94,7 +98,8 @@ def cmd_up(args: argparse.Namespace) -> None:
         print(f"内置 Redis 已启动 (embedded Redis) at {env['REDIS_URL']}")
     try:
         cmd_migrate(args)
-        cmd_seed_demo(args)
+        if cmd_seed_demo(args) and not args.no_history:
+            load_on_first_start(seed=args.seed)  # last month's tickets: the dashboard and KPIs show a month
         if not (Path(__file__).resolve().parent.parent / "web" / "node_modules" / "leaflet").is_dir():
             print(
                 "警告：web/node_modules 缺失，地图无法显示；请先运行 `npm ci --prefix web`", file=sys.stderr
@@ -182,6 +187,9 @@ def main(argv: list[str] | None = None) -> None:
     up.add_argument("--port", type=int, default=0)
     up.add_argument("--host", default="")
     up.add_argument("--seed", type=int, default=20261128)
+    up.add_argument(
+        "--no-history", action="store_true", help="on first start, do not play last month's demo tickets"
+    )
     up.set_defaults(func=cmd_up)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
     seed = sub.add_parser("seed-demo", help="load the demo district into an empty database")
@@ -199,6 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     register_admin(sub)
     register_calendar(sub)
     register_backup(sub)
+    register_history(sub)
     args = parser.parse_args(argv)
     args.func(args)
 
