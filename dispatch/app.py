@@ -44,7 +44,7 @@ from dispatch.scoring import admin_views as scoring_admin_views
 from dispatch.scoring import views as scoring_views
 from dispatch.security import AuthenticateFirst, BodyLimit, SecurityHeaders
 from dispatch.stats import views as stats_views
-from dispatch.tickets import action_views, verification_views
+from dispatch.tickets import action_views, export_views, verification_views
 from dispatch.tickets import views as ticket_views
 from dispatch.tickets.tasks import routing_backlog
 from dispatch.workcal import views as calendar_views
@@ -193,6 +193,7 @@ def create_app() -> FastAPI:
     app.include_router(key_views.deliveries)
     app.include_router(key_views.hooks)
     app.include_router(audit_views.router)
+    app.include_router(export_views.router)
     if WEB_DIR.is_dir():
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
     app.add_middleware(AuthenticateFirst, token_is_valid=token_is_valid)  # no body read without a token

@@ -261,6 +261,8 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     # Any logged-in user.
     ("GET", "/api/auth/me"): Endpoint(ANY_USER, get("/api/auth/me")),
     ("GET", "/api/tickets"): Endpoint(ANY_USER, get("/api/tickets")),
+    ("GET", "/api/exports/tickets"): Endpoint(ANY_USER, get("/api/exports/tickets")),
+    ("GET", "/api/exports/timelines"): Endpoint(ANY_USER, get("/api/exports/timelines", format="xlsx")),
     ("GET", "/api/grids"): Endpoint(ANY_USER, get("/api/grids", level="street")),
     ("GET", "/api/categories"): Endpoint(ANY_USER, get("/api/categories")),
     ("GET", "/api/departments"): Endpoint(ANY_USER, get("/api/departments")),

@@ -199,44 +199,7 @@ def visibility(viewer: User) -> ColumnElement[bool]:
 
 def list_visible(session: Session, *, viewer: User, query: TicketQuery) -> list[Ticket]:
     """The tickets the viewer may see that match the filters, newest first or by deadline."""
-    statement = select(Ticket).where(visibility(viewer))
-    if query.state:
-        statement = statement.where(col(Ticket.state).in_(query.state))
-    if query.source is not None:
-        statement = statement.where(Ticket.source == query.source)
-    if query.callback_pending:
-        statement = statement.where(
-            Ticket.state == TicketState.CLOSED,
-            Ticket.source == Source.HOTLINE,
-            col(Ticket.satisfaction).is_(None),
-        )
-    if query.category_code:
-        statement = statement.where(col(Ticket.category_code).startswith(query.category_code))
-    if query.grid_code:
-        statement = statement.where(col(Ticket.grid_code).startswith(query.grid_code))
-    if query.department_id is not None:
-        statement = statement.where(Ticket.department_id == query.department_id)
-    if query.assignee == "me":
-        statement = statement.where(Ticket.assignee_id == viewer.id)
-    elif query.assignee == "none":
-        statement = statement.where(col(Ticket.assignee_id).is_(None))
-    if query.reporter == "me":
-        statement = statement.where(Ticket.reporter_id == viewer.id)
-    if query.own_centre:
-        centre_id = viewer.department_id if viewer.area_code is not None else None
-        statement = statement.where(
-            col(Ticket.centre_id).is_(None) if centre_id is None else Ticket.centre_id == centre_id
-        )
-    if query.created_from is not None:
-        statement = statement.where(col(Ticket.created_at) >= query.created_from)
-    if query.created_to is not None:
-        statement = statement.where(col(Ticket.created_at) < query.created_to)
-    if query.overdue:
-        statement = statement.where(
-            col(Ticket.state).in_(CLOCK_STATES), col(Ticket.deadline_at) < clock.now()
-        )
-    if query.warning is not None:
-        statement = statement.where(Ticket.warning_level == query.warning)
+    statement = select(Ticket).where(*matching(viewer, query))
     if query.sort == "deadline":
         statement = statement.order_by(
             col(Ticket.deadline_at).is_(None), col(Ticket.deadline_at), col(Ticket.id)
@@ -244,6 +207,47 @@ def list_visible(session: Session, *, viewer: User, query: TicketQuery) -> list[
     else:
         statement = statement.order_by(col(Ticket.id).desc())
     return list(session.exec(statement.offset(query.offset).limit(query.limit)).all())
+
+
+def matching(viewer: User, query: TicketQuery) -> list[ColumnElement[bool]]:
+    """The conditions of the list's filters, within what the viewer may see (lists and exports)."""
+    where: list[ColumnElement[bool]] = [visibility(viewer)]
+    if query.state:
+        where.append(col(Ticket.state).in_(query.state))
+    if query.source is not None:
+        where.append(col(Ticket.source) == query.source)
+    if query.callback_pending:
+        where += [
+            col(Ticket.state) == TicketState.CLOSED,
+            col(Ticket.source) == Source.HOTLINE,
+            col(Ticket.satisfaction).is_(None),
+        ]
+    if query.category_code:
+        where.append(col(Ticket.category_code).startswith(query.category_code))
+    if query.grid_code:
+        where.append(col(Ticket.grid_code).startswith(query.grid_code))
+    if query.department_id is not None:
+        where.append(col(Ticket.department_id) == query.department_id)
+    if query.assignee == "me":
+        where.append(col(Ticket.assignee_id) == viewer.id)
+    elif query.assignee == "none":
+        where.append(col(Ticket.assignee_id).is_(None))
+    if query.reporter == "me":
+        where.append(col(Ticket.reporter_id) == viewer.id)
+    if query.own_centre:
+        centre_id = viewer.department_id if viewer.area_code is not None else None
+        where.append(
+            col(Ticket.centre_id).is_(None) if centre_id is None else col(Ticket.centre_id) == centre_id
+        )
+    if query.created_from is not None:
+        where.append(col(Ticket.created_at) >= query.created_from)
+    if query.created_to is not None:
+        where.append(col(Ticket.created_at) < query.created_to)
+    if query.overdue:
+        where += [col(Ticket.state).in_(CLOCK_STATES), col(Ticket.deadline_at) < clock.now()]
+    if query.warning is not None:
+        where.append(col(Ticket.warning_level) == query.warning)
+    return where
 
 
 def last_seq(session: Session) -> int:
