@@ -96,11 +96,11 @@ class Play:
 
     def schedule_acks(self, session: Session) -> None:
         """Departments acknowledge new 督办/催办 notices (the automatic ones too) at their pace."""
-        notices = session.exec(
-            select(Notice).where(col(Notice.id) > self._last_notice).order_by(col(Notice.id))
-        ).all()
-        for notice in notices:
-            self._last_notice = notice.id or 0
+        notices = session.exec(select(Notice).where(col(Notice.id) > self._last_notice)).all()
+        self._last_notice = max((n.id or 0 for n in notices), default=self._last_notice)
+        # Supervision creates a pass's notices in the order its queries return tickets, which differs
+        # between databases: draw for them in an order of their own, so a seed repeats everywhere.
+        for notice in sorted(notices, key=lambda n: (n.created_at, n.ticket_id, n.kind)):
             pace = self.cast.pace(notice.department_id)
             if notice.ticket_id in self.cases and self.rng.random() < pace.ack_share:
                 at = self._after(notice.created_at, self.rng.uniform(*pace.ack_hours))
