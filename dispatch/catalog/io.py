@@ -15,6 +15,7 @@ from sqlmodel import Session, col, delete, select
 
 from dispatch.catalog.models import (
     ANY_CATEGORY,
+    URGENCY_LABELS,
     Category,
     Department,
     LimitUnit,
@@ -23,7 +24,7 @@ from dispatch.catalog.models import (
     Urgency,
 )
 from dispatch.catalog.tabular import Row, read_rows, write_rows
-from dispatch.events.models import RequestType
+from dispatch.events.models import REQUEST_TYPE_LABELS, RequestType
 from dispatch.grids.locator import current_version_id
 from dispatch.grids.models import Area, AreaLevel
 from dispatch.grids.report import Report
@@ -44,14 +45,8 @@ CATEGORY_COLUMNS = [
 ]
 RULE_COLUMNS = ["category_code", "area_code", "department_code", "note"]
 LIMIT_COLUMNS = ["request_type", "category_code", "urgency", "amount", "unit", "note"]
-REQUEST_TYPE_WORDS = {
-    "咨询": "consult",
-    "求助": "help",
-    "投诉": "complaint",
-    "举报": "report",
-    "建议": "suggestion",
-}
-URGENCY_WORDS = {"一般": "normal", "紧急": "urgent"}
+REQUEST_TYPE_WORDS = {label: kind.value for kind, label in REQUEST_TYPE_LABELS.items()}
+URGENCY_WORDS = {label: urgency.value for urgency, label in URGENCY_LABELS.items()}
 UNIT_WORDS = {"工作小时": "working_hours", "工作日": "working_days", "小时": "hours"}
 # Longest sensible limit per unit: a typo like 300 working days must not pass unnoticed.
 MAX_AMOUNT = {LimitUnit.WORKING_HOURS: 240, LimitUnit.WORKING_DAYS: 60, LimitUnit.HOURS: 720}

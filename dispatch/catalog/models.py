@@ -22,6 +22,9 @@ class Urgency(StrEnum):
     URGENT = "urgent"  # 紧急
 
 
+URGENCY_LABELS: dict[Urgency, str] = {Urgency.NORMAL: "一般", Urgency.URGENT: "紧急"}
+
+
 class Department(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=32, unique=True, index=True)

@@ -27,6 +27,15 @@ class RequestType(StrEnum):
     SUGGESTION = "suggestion"  # 建议
 
 
+REQUEST_TYPE_LABELS: dict[RequestType, str] = {
+    RequestType.CONSULT: "咨询",
+    RequestType.HELP: "求助",
+    RequestType.COMPLAINT: "投诉",
+    RequestType.REPORT: "举报",
+    RequestType.SUGGESTION: "建议",
+}
+
+
 class Event(SQLModel, table=True):
     """One intake record. `external_id` (call id, client reference) makes re-posts idempotent per source."""
 

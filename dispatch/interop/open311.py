@@ -24,11 +24,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from dispatch import clock
-from dispatch.catalog.models import Category, Department
+from dispatch.catalog.models import URGENCY_LABELS, Category, Department
 from dispatch.config import get_settings
 from dispatch.db import SessionDep
 from dispatch.errors import DispatchError
-from dispatch.events.models import Event, RequestType, Source
+from dispatch.events.models import REQUEST_TYPE_LABELS, Event, RequestType, Source
 from dispatch.events.service import Report, accept
 from dispatch.events.views import read_photos
 from dispatch.interop import keys
@@ -38,14 +38,6 @@ router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"])
 
 Format = Annotated[Literal["json", "xml"], Path(description="json 或 xml")]
 CLOSED = frozenset({TicketState.CLOSED, TicketState.REJECTED, TicketState.MERGED})
-REQUEST_TYPE_NAMES = {
-    RequestType.CONSULT: "咨询",
-    RequestType.HELP: "求助",
-    RequestType.COMPLAINT: "投诉",
-    RequestType.REPORT: "举报",
-    RequestType.SUGGESTION: "建议",
-}
-URGENCY_NAMES = {"normal": "一般", "urgent": "紧急"}
 MAX_RESULTS = 1000  # the spec's default page
 DEFAULT_DAYS = 90  # without start_date/end_date: the last 90 days, as the spec suggests
 
@@ -169,7 +161,7 @@ def service_definition(code: str) -> dict[str, Any]:
                 "datatype_description": "诉求类型",
                 "order": 1,
                 "description": "诉求类型：咨询、求助、投诉、举报或建议",
-                "values": _values(REQUEST_TYPE_NAMES),
+                "values": _values(REQUEST_TYPE_LABELS),
             },
             {
                 "variable": True,
@@ -179,7 +171,7 @@ def service_definition(code: str) -> dict[str, Any]:
                 "datatype_description": "紧急程度",
                 "order": 2,
                 "description": "紧急程度（默认一般）",
-                "values": _values(URGENCY_NAMES),
+                "values": _values(URGENCY_LABELS),
             },
         ],
     }
@@ -304,12 +296,12 @@ def file_request(
     request_type = str(form.get("attribute[request_type]") or "").strip()
     if not request_type:
         raise Open311Error(
-            400, "attribute[request_type] is required (诉求类型: " + ", ".join(REQUEST_TYPE_NAMES) + ")"
+            400, "attribute[request_type] is required (诉求类型: " + ", ".join(REQUEST_TYPE_LABELS) + ")"
         )
     if request_type not in {t.value for t in RequestType}:
-        raise Open311Error(400, f"attribute[request_type] must be one of {', '.join(REQUEST_TYPE_NAMES)}")
+        raise Open311Error(400, f"attribute[request_type] must be one of {', '.join(REQUEST_TYPE_LABELS)}")
     urgency = str(form.get("attribute[urgency]") or "normal").strip()
-    if urgency not in URGENCY_NAMES:
+    if urgency not in URGENCY_LABELS:
         raise Open311Error(400, "attribute[urgency] must be normal or urgent")
     description = str(form.get("description") or "").strip()
     limit = get_settings().text_max_chars

@@ -9,8 +9,9 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from dispatch.catalog.models import ANY_CATEGORY, Category, LimitUnit, TimeLimit, Urgency
+from dispatch.catalog.models import ANY_CATEGORY, URGENCY_LABELS, Category, LimitUnit, TimeLimit, Urgency
 from dispatch.config import get_settings
+from dispatch.events.models import REQUEST_TYPE_LABELS
 from dispatch.tickets.models import CLOCK_STATES, Action, Ticket, TicketLog, WarningLevel
 from dispatch.worktime import (
     add_working_minutes,
@@ -35,14 +36,6 @@ class AppliedLimit:
 
 
 UNIT_LABELS = {LimitUnit.WORKING_HOURS: "工作小时", LimitUnit.WORKING_DAYS: "工作日", LimitUnit.HOURS: "小时"}
-REQUEST_LABELS = {
-    "consult": "咨询",
-    "help": "求助",
-    "complaint": "投诉",
-    "report": "举报",
-    "suggestion": "建议",
-}
-URGENCY_LABELS = {Urgency.NORMAL: "一般", Urgency.URGENT: "紧急"}
 
 
 def applied_limit(session: Session, ticket: Ticket) -> AppliedLimit | None:
@@ -60,7 +53,7 @@ def applied_limit(session: Session, ticket: Ticket) -> AppliedLimit | None:
             row = rows.get(category.code if category else ANY_CATEGORY)
             if row is not None:
                 where = f"{category.code} {category.name}" if category else "全部类别"
-                kind = REQUEST_LABELS[ticket.request_type]
+                kind = REQUEST_TYPE_LABELS[ticket.request_type]
                 return AppliedLimit(row.amount, row.unit, f"{kind} · {where} · {urgency}")
     for category in chain:
         name = f"类别 {category.code} {category.name}"

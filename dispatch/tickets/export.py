@@ -18,8 +18,9 @@ from openpyxl import Workbook
 from sqlmodel import Session, col, select
 
 from dispatch.auth.models import Role, User
-from dispatch.catalog.models import Category, Department
+from dispatch.catalog.models import URGENCY_LABELS, Category, Department
 from dispatch.config import get_settings
+from dispatch.events.models import REQUEST_TYPE_LABELS
 from dispatch.grids.service import names_for
 from dispatch.tickets.models import (
     TICKET_STATE_LABELS,
@@ -36,14 +37,6 @@ SOURCE_LABELS = {
     "open311": "Open311",
     "city12345": "市12345平台",
 }
-REQUEST_LABELS = {
-    "consult": "咨询",
-    "help": "求助",
-    "complaint": "投诉",
-    "report": "举报",
-    "suggestion": "建议",
-}
-URGENCY_LABELS = {"normal": "一般", "urgent": "紧急"}
 WARNING_LABELS = {"none": "", "yellow": "临期", "red": "超期", "escalated": "超期已上报"}
 SATISFACTION_LABELS = {"satisfied": "满意", "basically_satisfied": "基本满意", "unsatisfied": "不满意"}
 ACTION_LABELS = {
@@ -158,11 +151,11 @@ def ticket_rows(session: Session, viewer: User, query: TicketQuery) -> Iterator[
             yield [
                 t.number or "",
                 SOURCE_LABELS.get(t.source.value, t.source.value),
-                REQUEST_LABELS.get(t.request_type.value, "") if t.request_type else "",
+                REQUEST_TYPE_LABELS.get(t.request_type, "") if t.request_type else "",
                 t.category_code,
                 names.categories.get(t.category_code, ""),
                 TICKET_STATE_LABELS[t.state],
-                URGENCY_LABELS.get(t.urgency.value, t.urgency.value),
+                URGENCY_LABELS.get(t.urgency, t.urgency.value),
                 t.description,
                 t.address,
                 t.grid_code or "",
