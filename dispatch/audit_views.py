@@ -31,6 +31,7 @@ COLUMNS = (
     ("before", "修改前"),
     ("after", "修改后"),
 )
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ACTION_LABELS = {"create": "新建", "update": "修改", "delete": "删除"}
 
 
@@ -46,7 +47,7 @@ class AuditRead(BaseModel):
     after: dict[str, object] | None
 
 
-@router.get("", response_model=list[AuditRead])
+@router.get("", response_model=list[AuditRead], responses={200: {"content": {"text/csv": {}, XLSX: {}}}})
 def audit_log(
     _: Admin,
     session: SessionDep,
@@ -103,7 +104,7 @@ def audit_log(
         content, media = to_csv(table, columns=COLUMNS), "text/csv; charset=utf-8"
     else:
         content = to_xlsx(table, title="审计日志", columns=COLUMNS)
-        media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        media = XLSX
     return Response(
         content, media_type=media, headers={"Content-Disposition": f'attachment; filename="audit.{format}"'}
     )

@@ -42,6 +42,33 @@ MAX_RESULTS = 1000  # the spec's default page
 DEFAULT_DAYS = 90  # without start_date/end_date: the last 90 days, as the spec suggests
 
 
+ERROR_LIST = {
+    "type": "array",
+    "description": "GeoReport v2 errors",
+    "items": {
+        "type": "object",
+        "properties": {"code": {"type": "integer"}, "description": {"type": "string"}},
+        "required": ["code", "description"],
+    },
+}
+
+
+def documented(*codes: int, ok: int = 200) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for an Open311 operation: its answer and its errors, each in JSON or XML."""
+    answers: dict[int | str, dict[str, Any]] = {
+        ok: {
+            "description": "JSON 或 XML（由路径的扩展名决定）",
+            "content": {"application/json": {}, "text/xml": {}},
+        }
+    }
+    for code in codes:
+        answers[code] = {
+            "description": "GeoReport v2 错误列表 [{code, description}]",
+            "content": {"application/json": {"schema": ERROR_LIST}, "text/xml": {}},
+        }
+    return answers
+
+
 class Open311Error(Exception):
     """An answer in the spec's error format: HTTP `status`, [{code, description}]."""
 
@@ -352,7 +379,7 @@ def _answer(fmt: str, root: str, work: Any) -> Response:
         return error(exc, fmt)
 
 
-@router.get("/discovery.{fmt}")
+@router.get("/discovery.{fmt}", responses=documented())
 def discovery(request: Request, fmt: Format) -> Response:
     """Where this endpoint is and what it speaks."""
     base = str(request.base_url).rstrip("/") + "/open311/v2/"
@@ -376,7 +403,7 @@ def discovery(request: Request, fmt: Format) -> Response:
     )
 
 
-@router.get("/services.{fmt}")
+@router.get("/services.{fmt}", responses=documented(404))
 def services(session: SessionDep, fmt: Format, jurisdiction_id: str | None = None) -> Response:
     """The services (our 小类), with their Chinese names and 大类 as group."""
 
@@ -387,7 +414,7 @@ def services(session: SessionDep, fmt: Format, jurisdiction_id: str | None = Non
     return _answer(fmt, "services", work)
 
 
-@router.get("/services/{service_code}.{fmt}")
+@router.get("/services/{service_code}.{fmt}", responses=documented(404))
 def service(
     service_code: str, session: SessionDep, fmt: Format, jurisdiction_id: str | None = None
 ) -> Response:
@@ -402,7 +429,7 @@ def service(
     return _answer(fmt, "service_definition", work)
 
 
-@router.get("/requests.{fmt}")
+@router.get("/requests.{fmt}", responses=documented(400, 404))
 def list_requests(request: Request, session: SessionDep, fmt: Format) -> Response:
     """Service requests filed through Open311, with the spec's filters."""
     params = dict(request.query_params)
@@ -414,7 +441,7 @@ def list_requests(request: Request, session: SessionDep, fmt: Format) -> Respons
     return _answer(fmt, "service_requests", work)
 
 
-@router.get("/requests/{service_request_id}.{fmt}")
+@router.get("/requests/{service_request_id}.{fmt}", responses=documented(404))
 def get_request(
     service_request_id: str, session: SessionDep, fmt: Format, jurisdiction_id: str | None = None
 ) -> Response:
@@ -430,7 +457,7 @@ def get_request(
     return _answer(fmt, "service_requests", work)
 
 
-@router.get("/tokens/{token}.{fmt}")
+@router.get("/tokens/{token}.{fmt}", responses=documented(404))
 def token(token: str, session: SessionDep, fmt: Format, jurisdiction_id: str | None = None) -> Response:
     """The request a token stands for (our requests get their id at once; the token is that id)."""
 
@@ -444,7 +471,7 @@ def token(token: str, session: SessionDep, fmt: Format, jurisdiction_id: str | N
     return _answer(fmt, "service_requests", work)
 
 
-@router.post("/requests.{fmt}")
+@router.post("/requests.{fmt}", status_code=201, responses=documented(400, 401, 403, 404, ok=201))
 async def post_request(request: Request, session: SessionDep, fmt: Format) -> Response:
     """File a service request (form fields of the spec; `api_key` in the form or the X-API-Key header;
     an optional photo as the file `media`)."""

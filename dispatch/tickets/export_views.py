@@ -39,7 +39,9 @@ async def _export(
     return StreamingResponse(export.file_chunks(path), media_type=XLSX, headers=disposition)
 
 
-@router.get("/tickets")
+@router.get(
+    "/tickets", response_class=StreamingResponse, responses={200: {"content": {"text/csv": {}, XLSX: {}}}}
+)
 async def export_tickets(
     viewer: CurrentUser,
     query: Annotated[TicketQuery, Query()],
@@ -50,7 +52,9 @@ async def export_tickets(
     return await _export(export.ticket_rows, export.TICKET_HEADERS, "tickets", "工单", viewer, query, format)
 
 
-@router.get("/timelines")
+@router.get(
+    "/timelines", response_class=StreamingResponse, responses={200: {"content": {"text/csv": {}, XLSX: {}}}}
+)
 async def export_timelines(
     viewer: CurrentUser,
     query: Annotated[TicketQuery, Query()],
