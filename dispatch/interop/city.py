@@ -14,9 +14,7 @@ signed `POST /city12345/v1/receipts` {delivery_id}.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -30,7 +28,7 @@ from dispatch.db import SessionDep
 from dispatch.errors import Forbidden, NotAuthenticated, NotFound
 from dispatch.events.models import Event, RequestType, Source
 from dispatch.events.service import Report, accept
-from dispatch.interop import keys, outbox
+from dispatch.interop import keys, local_iso, outbox
 from dispatch.openapi import error_responses
 from dispatch.tickets.models import Action, IntakeReceipt, Ticket
 
@@ -164,7 +162,7 @@ def on_moves(session: Session, tickets: Sequence[Ticket], action: Action, note: 
             "ticket_number": ticket.number,
             "event": event,
             "event_label": EVENT_LABELS[event],
-            "at": _iso(clock.now()),
+            "at": local_iso(clock.now()),
             "department": department.name if department else None,
             "note": note,
         }
@@ -173,9 +171,5 @@ def on_moves(session: Session, tickets: Sequence[Ticket], action: Action, note: 
         elif event == "returned":
             payload["reason"] = ticket.reject_reason
         else:
-            payload["deadline_at"] = _iso(ticket.deadline_at)
+            payload["deadline_at"] = local_iso(ticket.deadline_at)
         outbox.add(session, channel=CHANNEL, ticket_id=ticket.id, event=event, url=url, payload=payload)
-
-
-def _iso(at: datetime | None) -> str | None:
-    return at.astimezone(ZoneInfo(get_settings().timezone)).isoformat(timespec="seconds") if at else None

@@ -31,7 +31,7 @@ from dispatch.errors import DispatchError
 from dispatch.events.models import REQUEST_TYPE_LABELS, Event, RequestType, Source
 from dispatch.events.service import Report, accept
 from dispatch.events.views import read_photos
-from dispatch.interop import keys
+from dispatch.interop import keys, local_iso
 from dispatch.tickets.models import TICKET_STATE_LABELS, Ticket, TicketState
 
 router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"])
@@ -122,13 +122,6 @@ def error(exc: Open311Error, fmt: str) -> Response:
     return render(
         [{"code": exc.status, "description": exc.description}], fmt, root="errors", status=exc.status
     )
-
-
-def _iso(at: datetime | None) -> str | None:
-    """ISO 8601 with the district's offset, e.g. 2026-12-04T21:45:02+08:00."""
-    if at is None:
-        return None
-    return at.astimezone(ZoneInfo(get_settings().timezone)).isoformat(timespec="seconds")
 
 
 # --- reading -----------------------------------------------------------------------------------------
@@ -238,9 +231,9 @@ def present(session: Session, tickets: Sequence[Ticket]) -> list[dict[str, Any]]
                 t.department_id or t.centre_id or 0, "平城区网格化社会治理指挥中心"
             ),
             "service_notice": "",
-            "requested_datetime": _iso(t.created_at),
-            "updated_datetime": _iso(t.updated_at),
-            "expected_datetime": _iso(t.deadline_at),
+            "requested_datetime": local_iso(t.created_at),
+            "updated_datetime": local_iso(t.updated_at),
+            "expected_datetime": local_iso(t.deadline_at),
             "address": t.address,
             "address_id": None,
             "zipcode": None,

@@ -12,7 +12,6 @@ import secrets
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import JSON, Column, update
 from sqlmodel import Field, Session, SQLModel, col, select
@@ -22,6 +21,7 @@ from dispatch.auth.models import User
 from dispatch.config import get_settings
 from dispatch.db import UTCDateTime
 from dispatch.errors import InvalidInput, NotFound
+from dispatch.interop import local_iso
 from dispatch.tickets.models import Action, Ticket
 
 log = logging.getLogger(__name__)
@@ -108,8 +108,7 @@ def on_moves(session: Session, tickets: Sequence[Ticket], action: Action, note: 
     subscriptions = session.exec(select(WebhookSubscription).where(col(WebhookSubscription.active))).all()
     if not subscriptions:
         return
-    zone = ZoneInfo(get_settings().timezone)
-    at = clock.now().astimezone(zone).isoformat(timespec="seconds")
+    at = local_iso(clock.now())
     for ticket in tickets:
         for subscription in subscriptions:
             if not subscription.matches(ticket, action):
@@ -128,9 +127,7 @@ def on_moves(session: Session, tickets: Sequence[Ticket], action: Action, note: 
                     "street_code": ticket.street_code,
                     "community_code": ticket.community_code,
                     "department_id": ticket.department_id,
-                    "deadline_at": ticket.deadline_at.astimezone(zone).isoformat(timespec="seconds")
-                    if ticket.deadline_at
-                    else None,
+                    "deadline_at": local_iso(ticket.deadline_at),
                 },
             }
             outbox.add(
